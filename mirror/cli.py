@@ -1,0 +1,279 @@
+"""The `mcp-mirror` command: thin click commands over `mirror.pipeline`.
+
+The only module that imports click. MirrorError becomes one line on stderr and an exit
+code; stdout carries results only, so it can be piped.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from mirror import __version__, pipeline
+from mirror.diff import KINDS
+from mirror.errors import MirrorError, UsageError
+from mirror.settings import DEFAULT_BASE_URL, DEFAULT_DB, DEFAULT_OUT, DEFAULT_UPSTREAM, Settings
+
+
+class MirrorGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MirrorError as exc:
+            click.echo(f"mcp-mirror: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def upstream_option(f: Callable) -> Callable:
+    return click.option("--upstream", envvar="MCP_MIRROR_UPSTREAM", default=DEFAULT_UPSTREAM, show_default=True,
+                        help="Base URL of the v0.1 registry to crawl (env MCP_MIRROR_UPSTREAM).")(f)
+
+
+def db_option(f: Callable) -> Callable:
+    return click.option("--db", envvar="MCP_MIRROR_DB", default=DEFAULT_DB, show_default=True,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="DuckDB snapshot database (env MCP_MIRROR_DB).")(f)
+
+
+def out_options(f: Callable) -> Callable:
+    f = click.option("--base-url", envvar="MCP_MIRROR_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+                     help="Public URL the site will be served at; its path becomes the API prefix "
+                          "(env MCP_MIRROR_BASE_URL).")(f)
+    return click.option("--out", envvar="MCP_MIRROR_OUT", default=DEFAULT_OUT, show_default=True,
+                        type=click.Path(path_type=Path),
+                        help="Directory to write the static site to (env MCP_MIRROR_OUT).")(f)
+
+
+def make_settings(**values: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in values.items() if v is not None})
+    except ValueError as exc:
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
+        raise UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg'].removeprefix('Value error, ')}")
+
+
+def progress_printer() -> Callable[[str], None] | None:
+    """Progress on one rewritten stderr line, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda message: click.echo(f"\r\033[K{message}", err=True, nl=False)
+
+
+def end_progress(progress: Callable[[str], None] | None) -> None:
+    if progress:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
+@click.group(cls=MirrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mcp-mirror")
+def cli() -> None:
+    """Mirror the MCP Registry into DuckDB snapshots and a static v0.1 API site.
+
+    Typical use: `mcp-mirror build --base-url https://mirror.example.org`, then upload
+    the `site/` directory to any static host.
+    """
+
+
+@cli.command()
+@upstream_option
+@db_option
+@click.option("--full", is_flag=True,
+              help="Crawl every row so removals are detected (every crawl is full today).")
+def crawl(upstream: str, db: Path, full: bool) -> None:
+    """Crawl the upstream registry into a new snapshot.
+
+    Fetches every row of GET {upstream}/v0.1/servers (deleted rows included) and stores
+    it as one snapshot: the whole crawl lands, or nothing does.
+
+    Example: mcp-mirror crawl --upstream https://registry.modelcontextprotocol.io
+    """
+    progress = progress_printer()
+    try:
+        result = pipeline.crawl(make_settings(upstream=upstream, db=db), progress=progress)
+    finally:
+        end_progress(progress)
+    snap = result.snapshot
+    click.echo(f"snapshot {snap.id}: {snap.rows} rows, {snap.servers} servers, "
+               f"{len(result.changes)} changes, {snap.rejected} rejected ({result.pages} pages from {snap.upstream})")
+
+
+@cli.command()
+@db_option
+@click.option("--from", "from_id", type=int, help="Older snapshot id (default: the one before --to).")
+@click.option("--to", "to_id", type=int, help="Newer snapshot id (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: kind, name, version, details.")
+def diff(db: Path, from_id: int | None, to_id: int | None, as_json: bool) -> None:
+    """Show what changed between two snapshots (default: the last two).
+
+    Kinds: server_added, version_added, version_updated (with changed JSON paths),
+    status_changed, latest_changed, version_removed, server_removed; entries the
+    newer crawl rejected are listed too.
+
+    Example: mcp-mirror diff --json | jq 'select(.kind == "status_changed")'
+    """
+    result = pipeline.diff(make_settings(db=db), from_id=from_id, to_id=to_id)
+    if as_json:
+        for change in result.changes:
+            click.echo(orjson.dumps(change.as_dict()).decode())
+        for rej in result.rejected:
+            click.echo(orjson.dumps({"kind": "rejected", "name": rej.name, "version": rej.version,
+                                     "reason": rej.reason, "position": rej.position}).decode())
+        return
+    old = f"snapshot {result.old.id}" if result.old else "nothing"
+    click.echo(f"{old} -> snapshot {result.new.id}: {len(result.changes)} changes, {len(result.rejected)} rejected")
+    for kind in KINDS:
+        group = [c for c in result.changes if c.kind == kind]
+        if group:
+            click.echo(f"\n{kind} ({len(group)})")
+            for change in group:
+                click.echo(f"  {describe(change)}")
+    if result.rejected:
+        click.echo(f"\nrejected ({len(result.rejected)})")
+        for rej in result.rejected:
+            click.echo(f"  #{rej.position} {rej.name or '?'} {rej.version or '?'}: {rej.reason}")
+
+
+def describe(change: pipeline.Change) -> str:
+    label = f"{change.name} {change.version}" if change.version else change.name
+    detail = change.detail
+    if change.kind == "version_updated":
+        return f"{label}: {', '.join(detail.get('paths') or ['key order'])}"
+    if change.kind in ("status_changed", "latest_changed"):
+        message = f" ({detail['message']})" if detail.get("message") else ""
+        what = change.name if change.kind == "latest_changed" else label
+        return f"{what}: {detail.get('from')} -> {detail.get('to')}{message}"
+    return label
+
+
+@cli.command()
+@db_option
+@out_options
+@click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to render (default: the latest).")
+def render(db: Path, out: Path, base_url: str, snapshot_id: int | None) -> None:
+    """Write the static v0.1 API tree of a snapshot.
+
+    Same snapshot, same bytes: unchanged files are not rewritten.
+
+    Example: mcp-mirror render --out site --base-url https://example.org/mcp
+    """
+    result = pipeline.render(make_settings(db=db, out=out, base_url=base_url), snapshot_id=snapshot_id)
+    w = result.written
+    click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
+               f"{w.removed} removed")
+
+
+@cli.command()
+@upstream_option
+@db_option
+@out_options
+@click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def build(upstream: str, db: Path, out: Path, base_url: str, full: bool, as_json: bool) -> None:
+    """Crawl, diff and render in one go, then print a summary.
+
+    Example: mcp-mirror build --out site --base-url https://mirror.example.org
+    """
+    progress = progress_printer()
+    try:
+        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url),
+                                progress=progress)
+    finally:
+        end_progress(progress)
+    s = result.summary
+    if as_json:
+        click.echo(orjson.dumps(s).decode())
+        return
+    changes = ", ".join(f"{n} {kind}" for kind, n in s["changes"].items()) or "none"
+    click.echo(f"snapshot {s['snapshot']}: {s['rows']} rows, {s['servers']} servers from {upstream}")
+    click.echo(f"changes: {changes}")
+    click.echo(f"rejected entries: {s['rejected']}" + (" (see `mcp-mirror diff`)" if s["rejected"] else ""))
+    click.echo(f"files: {s['files_written']} written, {s['files_unchanged']} unchanged, "
+               f"{s['files_removed']} removed in {out}")
+    click.echo(f"took {s['seconds']:.2f} s")
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path),
+                envvar="MCP_MIRROR_OUT", default=DEFAULT_OUT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--quiet", is_flag=True, help="Do not log requests.")
+def serve(directory: Path, host: str, port: int, quiet: bool) -> None:
+    """Serve a rendered site with the v0.1 routing (a preview or small private host).
+
+    Example: mcp-mirror serve site --port 8000
+    """
+    from mirror.serve import MirrorServer
+
+    try:
+        server = MirrorServer(directory, host, port, quiet=quiet)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    print_urls(directory, server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def print_urls(directory: Path, url: str) -> None:
+    click.echo(f"Serving {directory} at {url}/ (Ctrl-C to stop)")
+    click.echo(f"  catalog:  {url}/")
+    click.echo(f"  v0.1 API: {url}/v0.1/servers?version=latest")
+    click.echo(f"  state:    {url}/v0.1/x/mcp-mirror/state")
+    click.echo(f"Point VS Code's chat.mcp.gallery.serviceUrl at {url}")
+
+
+@cli.command()
+@db_option
+def snapshots(db: Path) -> None:
+    """List snapshots, one line each: id, finish time, outcome, rows, servers, rejected, upstream."""
+    from mirror.store import open_store
+
+    with open_store(make_settings(db=db).db, create=False) as store:
+        for s in store.list_snapshots():
+            outcome = s.outcome if s.outcome == "ok" else f"failed: {s.error}"
+            click.echo(f"{s.id}\t{s.finished_at}\t{s.rows} rows\t{s.servers} servers\t{s.rejected} rejected\t"
+                       f"{s.upstream}\t{outcome}")
+
+
+@cli.command()
+@click.option("--port", default=8000, show_default=True, type=int, help="Port for the mirror.")
+@click.option("--upstream-port", default=0, type=int, help="Port for the sample upstream (default: any free).")
+@click.option("--workdir", default=Path("demo"), show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the demo database and site go.")
+def demo(port: int, upstream_port: int, workdir: Path) -> None:
+    """Build a mirror of the bundled sample through the real crawler, then serve it."""
+    from mirror.fake_upstream import FakeUpstream
+    from mirror.serve import MirrorServer
+
+    with FakeUpstream(port=upstream_port) as upstream:
+        click.echo(f"sample upstream running at {upstream.url}")
+        settings = make_settings(upstream=upstream.url, db=workdir / "mirror.duckdb", out=workdir / "site",
+                                 base_url=f"http://127.0.0.1:{port}")
+        s = pipeline.build(settings).summary
+        click.echo(f"built snapshot {s['snapshot']}: {s['rows']} rows, {s['servers']} servers, "
+                   f"{s['rejected']} rejected, {s['files_written']} files written")
+    try:
+        server = MirrorServer(settings.out, "127.0.0.1", port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
+                         hint="pick another port with DEMO_PORT=8080 make demo") from exc
+    print_urls(settings.out, server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def main() -> None:
+    cli(prog_name="mcp-mirror")

@@ -1,0 +1,187 @@
+"""Pydantic models for what the mirror relies on, plus the mirror's own records.
+
+Upstream entries are validated with these models but stored and re-emitted as the
+raw JSON document, so fields the mirror does not know survive byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mirror import paths
+
+OFFICIAL = "io.modelcontextprotocol.registry/official"
+Status = Literal["active", "deprecated", "deleted"]
+
+
+def parse_time(value: str) -> datetime:
+    """RFC 3339 as upstream writes it (variable fraction digits, `Z` or offset)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no time zone")
+    return parsed
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Official(_Open):
+    """`_meta["io.modelcontextprotocol.registry/official"]`: the registry's bookkeeping."""
+
+    status: Status = "active"
+    statusChangedAt: str | None = None
+    statusMessage: str | None = None
+    publishedAt: str | None = None
+    updatedAt: str | None = None
+    isLatest: bool = False
+
+    @field_validator("statusChangedAt", "publishedAt", "updatedAt")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+
+class ServerDetail(_Open):
+    """The `server` object (server.json). Only identity fields are checked strictly."""
+
+    name: str
+    version: str
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if problem := paths.name_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if problem := paths.version_problem(value):
+            raise ValueError(problem)
+        return value
+
+
+class ServerResponse(_Open):
+    """One item of a v0.1 list: `{"server": ..., "_meta": ...}`."""
+
+    server: ServerDetail
+    meta: dict[str, Any] | None = Field(default=None, alias="_meta")
+
+    @field_validator("meta")
+    @classmethod
+    def _official(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and OFFICIAL in value:
+            Official.model_validate(value[OFFICIAL])
+        return value
+
+    @property
+    def official(self) -> Official:
+        return Official.model_validate((self.meta or {}).get(OFFICIAL) or {})
+
+
+class ListMetadata(_Open):
+    nextCursor: str | None = None
+    count: int | None = None
+
+
+class ServerListPage(BaseModel):
+    """A list page as received: items stay raw so one bad entry cannot sink the page."""
+
+    model_config = ConfigDict(extra="allow")
+
+    servers: list[Any]
+    metadata: ListMetadata
+
+
+@dataclass(frozen=True)
+class Row:
+    """One (name, version) of a snapshot; `doc` is the upstream item, compact JSON."""
+
+    name: str
+    version: str
+    hash: str
+    status: str
+    is_latest: bool
+    published_at: str | None
+    updated_at: str | None
+    doc: bytes = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+    @property
+    def published_sort_key(self) -> tuple[float, str]:
+        when = parse_time(self.published_at).timestamp() if self.published_at else 0.0
+        return (when, self.version)
+
+    def item(self) -> dict[str, Any]:
+        return orjson.loads(self.doc)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An upstream entry that failed validation: kept with the reason, never dropped silently."""
+
+    position: int
+    name: str | None
+    version: str | None
+    reason: str
+    doc: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    name: str
+    version: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "version": self.version, **self.detail}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    started_at: str
+    finished_at: str | None
+    upstream: str
+    mode: str
+    outcome: str
+    error: str | None
+    rows: int
+    servers: int
+    rejected: int
+
+
+def content_hash(doc: bytes) -> str:
+    return hashlib.sha256(doc).hexdigest()
+
+
+def row_from_item(item: dict[str, Any]) -> Row:
+    """Validate one upstream item; raises pydantic.ValidationError when it is unusable."""
+    parsed = ServerResponse.model_validate(item)
+    official = parsed.official
+    doc = orjson.dumps(item)
+    return Row(
+        name=parsed.server.name,
+        version=parsed.server.version,
+        hash=content_hash(doc),
+        status=official.status,
+        is_latest=official.isLatest,
+        published_at=official.publishedAt,
+        updated_at=official.updatedAt,
+        doc=doc,
+    )

@@ -1,0 +1,185 @@
+"""The commands as a Python API: crawl a snapshot, diff two, render one, or all three.
+
+Each function takes Settings and returns a result object; `cli` only formats them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import ValidationError
+
+from mirror import registry
+from mirror.diff import count_by_kind, diff_rows
+from mirror.errors import MirrorError
+from mirror.models import Change, Rejected, Row, Snapshot, row_from_item
+from mirror.render import WriteResult, plan_site, write_site
+from mirror.settings import Settings
+from mirror.store import Store, open_store
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CrawlResult:
+    snapshot: Snapshot
+    changes: list[Change]
+    rejected: list[Rejected]
+    pages: int
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    old: Snapshot | None
+    new: Snapshot
+    changes: list[Change]
+    rejected: list[Rejected]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    snapshot: Snapshot
+    written: WriteResult
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    crawl: CrawlResult
+    render: RenderResult
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def collect_entries(items: list[Any], start: int = 0) -> tuple[list[Row], list[Rejected]]:
+    """Validate crawled items; invalid or repeated ones become Rejected, in crawl order."""
+    rows: list[Row] = []
+    rejected: list[Rejected] = []
+    seen: set[tuple[str, str]] = set()
+    for position, item in enumerate(items, start):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("entry is not a JSON object")
+            row = row_from_item(item)
+        except (ValidationError, ValueError) as exc:
+            rejected.append(_rejected(position, item, _reason(exc)))
+            continue
+        if row.key in seen:
+            rejected.append(_rejected(position, item, "duplicate of an earlier entry with the same name and version"))
+            continue
+        seen.add(row.key)
+        rows.append(row)
+    return rows, rejected
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{where}: {message}{more}"
+    return str(exc)
+
+
+def _rejected(position: int, item: Any, reason: str) -> Rejected:
+    server = item.get("server") if isinstance(item, dict) else None
+    name = server.get("name") if isinstance(server, dict) else None
+    version = server.get("version") if isinstance(server, dict) else None
+    return Rejected(position, name if isinstance(name, str) else None,
+                    version if isinstance(version, str) else None, reason, orjson.dumps(item))
+
+
+def crawl(settings: Settings, *, client: httpx.Client | None = None,
+          progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> CrawlResult:
+    """Fetch every row of the upstream into a new snapshot, in one transaction."""
+    started = utc_now()
+    with open_store(settings.db) as store:
+        items: list[Any] = []
+        pages = 0
+        own_client = client is None
+        http = client or registry.make_client(settings.timeout)
+        try:
+            for page in registry.iter_pages(http, settings.upstream, sleep=sleep):
+                pages += 1
+                items.extend(page.items)
+                if progress:
+                    progress(f"crawled {pages} pages, {len(items)} rows")
+        except MirrorError as exc:
+            _record_failure(store, settings, started, str(exc))
+            raise
+        finally:
+            if own_client:
+                http.close()
+        rows, rejected = collect_entries(items)
+        previous = store.latest_ok_snapshot()
+        old_rows = store.load_rows(previous.id) if previous else []
+        changes = diff_rows(old_rows, rows, full=True, still_upstream={(r.name, r.version) for r in rejected})
+        pending = Snapshot(id=store.next_snapshot_id(), started_at=started, finished_at=utc_now(),
+                           upstream=settings.upstream, mode="full", outcome="ok", error=None,
+                           rows=len(rows), servers=0, rejected=len(rejected))
+        snapshot = store.save_snapshot(snapshot=pending, rows=rows, rejected=rejected, changes=changes)
+    return CrawlResult(snapshot=snapshot, changes=changes, rejected=rejected, pages=pages)
+
+
+def _record_failure(store: Store, settings: Settings, started: str, error: str) -> None:
+    failed = Snapshot(id=store.next_snapshot_id(), started_at=started, finished_at=utc_now(),
+                      upstream=settings.upstream, mode="full", outcome="failed", error=error,
+                      rows=0, servers=0, rejected=0)
+    try:
+        store.record_failure(failed, error)
+    except Exception:  # noqa: BLE001 - the crawl error is the one to report
+        pass
+
+
+def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = None) -> DiffResult:
+    """Changes between two finished snapshots; by default the latest and the one before."""
+    with open_store(settings.db, create=False) as store:
+        new = store.ok_snapshot(to_id)
+        old = store.ok_snapshot(from_id) if from_id is not None else store.previous_ok_snapshot(new.id)
+        previous = store.previous_ok_snapshot(new.id)
+        if (old is None and previous is None) or (old is not None and previous is not None and old.id == previous.id):
+            changes = store.load_changes(new.id)  # exactly what was recorded at crawl time
+        else:
+            old_rows = store.load_rows(old.id) if old else []
+            rejected_keys = {(r.name, r.version) for r in store.load_rejected(new.id)}
+            changes = diff_rows(old_rows, store.load_rows(new.id), still_upstream=rejected_keys)
+        return DiffResult(old=old, new=new, changes=changes, rejected=store.load_rejected(new.id))
+
+
+def render(settings: Settings, *, snapshot_id: int | None = None) -> RenderResult:
+    """Write the static tree of a snapshot (default: the latest) under settings.out."""
+    with open_store(settings.db, create=False) as store:
+        snapshot = store.ok_snapshot(snapshot_id)
+        rows = store.load_rows(snapshot.id)
+    plan = plan_site(snapshot, rows, base_url=settings.base_url)
+    return RenderResult(snapshot=snapshot, written=write_site(plan, settings.out))
+
+
+def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None) -> BuildResult:
+    """Crawl, diff and render; the summary is what `build` prints."""
+    began = time.monotonic()
+    crawled = crawl(settings, client=client, progress=progress)
+    rendered = render(settings, snapshot_id=crawled.snapshot.id)
+    seconds = time.monotonic() - began
+    summary = {
+        "snapshot": crawled.snapshot.id,
+        "rows": crawled.snapshot.rows,
+        "servers": crawled.snapshot.servers,
+        "changes": {k: v for k, v in count_by_kind(crawled.changes).items() if v},
+        "rejected": len(crawled.rejected),
+        "files_written": rendered.written.written,
+        "files_unchanged": rendered.written.unchanged,
+        "files_removed": rendered.written.removed,
+        "seconds": round(seconds, 2),
+    }
+    return BuildResult(crawl=crawled, render=rendered, seconds=seconds, summary=summary)

@@ -1,0 +1,278 @@
+"""Render a snapshot into the static tree, in two phases.
+
+`plan_site` is pure: snapshot rows in, {relative path: bytes} out, byte-identical for the
+same snapshot. `write_site` writes the plan: unchanged files are left alone (mtimes
+kept, so CDN and object-store sync stay cheap), changed ones are replaced atomically,
+and files a previous render made that the plan no longer has are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+import orjson
+
+from mirror import __version__, paths
+from mirror.diff import latest_row
+from mirror.errors import RenderError
+from mirror.models import Row, Snapshot
+
+PAGE_SIZES = (10, 30, 100)  # each a multiple of the first, so every cursor has a page of the smallest size
+DEFAULT_PAGE_SIZE = 30
+# (chain, only isLatest rows, deleted rows included); chains are what the list endpoint's
+# query parameters select, so each is a pre-rendered page sequence.
+CHAINS = {
+    "default": (False, False),
+    "latest": (True, False),
+    "include-deleted": (False, True),
+    "latest-include-deleted": (True, True),
+}
+PROBLEMS = {
+    "server-not-found": (404, "Not Found", "Server not found"),
+    "endpoint-not-found": (404, "Not Found", "Endpoint not found"),
+    "bad-limit": (422, "Unprocessable Entity", "limit must be an integer from 1 to 100"),
+    "bad-cursor": (400, "Bad Request", "Unknown cursor: use the exact metadata.nextCursor of the previous page"),
+    "bad-include-deleted": (422, "Unprocessable Entity", "include_deleted must be true or false"),
+    "bad-updated-since": (400, "Bad Request",
+                          "Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)"),
+    "updated-since-without-deleted": (400, "Bad Request",
+                                      "Cannot set include_deleted=false when using updated_since "
+                                      "(incremental sync requires deleted servers)"),
+    "search-unsupported": (400, "Bad Request",
+                           "This static mirror cannot search; fetch /v0.1/servers and filter by name, "
+                           "or use the search of the HTML catalog"),
+    "version-filter-unsupported": (400, "Bad Request",
+                                   "This static mirror answers only version=latest on /v0.1/servers; "
+                                   "use /v0.1/servers/{serverName}/versions/{version}"),
+}
+STATE_KEYS = ("generator", "snapshot", "baseUrl", "counts", "api")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: int
+    unchanged: int
+    removed: int
+
+    @property
+    def files(self) -> int:
+        return self.written + self.unchanged
+
+
+# -- phase 1: plan ---------------------------------------------------------------
+
+
+def plan_site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str) -> dict[PurePosixPath, bytes]:
+    """Every file of the tree for one snapshot; `rows` in (name, version) order."""
+    rows = sorted(rows, key=lambda row: row.key)
+    items = {row.key: served_item(row) for row in rows}
+    plan: dict[PurePosixPath, bytes] = {}
+    _plan_lists(plan, rows, items)
+    _plan_servers(plan, rows, items)
+    for slug, (status, title, detail) in PROBLEMS.items():
+        plan[problem_file(slug)] = _json({"title": title, "status": status, "detail": detail})
+    plan[paths.view_file(paths.api_dir("health"))] = _json({"status": "ok"})
+    plan[paths.view_file(paths.api_dir("ping"))] = _json({"pong": True})
+    plan[paths.view_file(paths.api_dir("version"))] = _json(
+        {"version": f"mcp-mirror {__version__}", "git_commit": f"snapshot-{snapshot.id}",
+         "build_time": snapshot.finished_at})
+    state = mirror_state(snapshot, rows, base_url=base_url)
+    plan[paths.state_file()] = _json(state, pretty=True)
+    plan[PurePosixPath("index.html")] = render_template("index.html", state=state, rows=rows, base_url=base_url)
+    return plan
+
+
+def served_item(row: Row) -> bytes:
+    """The upstream item as served: verbatim, with an empty `_meta` only where upstream
+    sent none, because VS Code rejects items without one."""
+    item = orjson.loads(row.doc)
+    if isinstance(item.get("_meta"), dict):
+        return row.doc
+    item["_meta"] = {}
+    return orjson.dumps(item)
+
+
+def _plan_lists(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict) -> None:
+    for chain, (latest_only, with_deleted) in CHAINS.items():
+        selected = [items[row.key] for row in rows
+                    if (with_deleted or row.status != "deleted") and (not latest_only or row.is_latest)]
+        for size in PAGE_SIZES:
+            for offset in range(0, max(len(selected), 1), size):
+                chunk = selected[offset : offset + size]
+                more = offset + size < len(selected)
+                plan[paths.page_file(chain, size, str(offset))] = list_document(
+                    chunk, next_cursor=str(offset + size) if more else None)
+    # For hosts that route only by path: /v0.1/servers answers the first default page.
+    plan[paths.view_file(paths.servers_dir())] = plan[paths.page_file("default", DEFAULT_PAGE_SIZE, "0")]
+    plan[paths.view_file(paths.servers_dir(), True)] = plan[paths.page_file("include-deleted", DEFAULT_PAGE_SIZE, "0")]
+
+
+def _plan_servers(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict) -> None:
+    by_name: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_name[row.name].append(row)
+    for name, versions in by_name.items():
+        newest_first = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
+        for with_deleted in (False, True):
+            shown = [row for row in newest_first if with_deleted or row.status != "deleted"]
+            if shown:
+                plan[paths.view_file(paths.versions_dir(name), with_deleted)] = list_document(
+                    [items[row.key] for row in shown])
+            latest = latest_row(row for row in shown if row.is_latest)
+            if latest is not None:
+                plan[paths.view_file(paths.latest_dir(name), with_deleted)] = items[latest.key]
+        for row in versions:
+            directory = paths.version_dir(name, row.version)
+            plan[paths.view_file(directory, True)] = items[row.key]
+            if row.status != "deleted":
+                plan[paths.view_file(directory)] = items[row.key]
+
+
+def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> bytes:
+    """A v0.1 ServerList; items are spliced in as bytes so they stay exactly as stored."""
+    items = list(items)
+    metadata: dict[str, Any] = {"nextCursor": next_cursor} if next_cursor else {}
+    metadata["count"] = len(items)
+    return b'{"servers":[' + b",".join(items) + b'],"metadata":' + orjson.dumps(metadata) + b"}"
+
+
+def mirror_state(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str) -> dict[str, Any]:
+    statuses = Counter(row.status for row in rows)
+    return {
+        "generator": f"mcp-mirror {__version__}",
+        "snapshot": {"id": snapshot.id, "startedAt": snapshot.started_at,
+                     "finishedAt": snapshot.finished_at, "upstream": snapshot.upstream},
+        "baseUrl": base_url,
+        "counts": {"rows": len(rows), "servers": len({row.name for row in rows}),
+                   **{status: statuses.get(status, 0) for status in ("active", "deprecated", "deleted")}},
+        "api": {"pageSizes": list(PAGE_SIZES), "defaultPageSize": DEFAULT_PAGE_SIZE, "chains": list(CHAINS)},
+    }
+
+
+def problem_file(slug: str) -> PurePosixPath:
+    return paths.api_dir("_problems", f"{slug}.json")
+
+
+def _json(value: Any, *, pretty: bool = False) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE if pretty else 0)
+
+
+def templates_dir() -> Path:
+    """Templates ship inside the wheel as mirror/templates; a checkout keeps them at the top."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise RenderError("templates directory not found", hint="reinstall mcp-mirror")
+
+
+def render_template(name: str, **context: Any) -> bytes:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.globals["server_url"] = paths.server_url
+    return env.get_template(name).render(**context).encode()
+
+
+# -- phase 2: write --------------------------------------------------------------
+
+MANIFEST = paths.view_file(paths.extension_dir("manifest"))
+
+
+def write_site(plan: dict[PurePosixPath, bytes], out: Path) -> WriteResult:
+    """Write the plan under `out`; leaves first, the state document and manifest last."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"output path {out} is a file, not a directory", hint="pass another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        root = out.resolve()
+        previous = _read_manifest(root)
+        files = dict(plan)
+        files[MANIFEST] = _json({"generator": f"mcp-mirror {__version__}", "files": sorted(map(str, plan))},
+                                pretty=True)
+        written = unchanged = 0
+        for rel in sorted(files, key=_write_order):
+            if _write_if_changed(root, rel, files[rel]):
+                written += 1
+            else:
+                unchanged += 1
+        removed = _remove_stale(root, previous - set(files))
+    except OSError as exc:
+        raise RenderError(f"cannot write the site under {out}: {exc.strerror or exc}",
+                          hint="check free space and permissions; files already replaced are complete") from exc
+    return WriteResult(written=written, unchanged=unchanged, removed=removed)
+
+
+def _write_order(rel: PurePosixPath) -> tuple[int, str]:
+    if rel == MANIFEST:
+        return (4, str(rel))
+    if rel == paths.state_file() or rel.suffix == ".html":
+        return (3, str(rel))
+    if paths.PAGES in rel.parts or rel.parent == paths.servers_dir():
+        return (2, str(rel))
+    return (1 if rel.parent.name == "versions" else 0, str(rel))
+
+
+def _safe_target(root: Path, rel: PurePosixPath) -> Path:
+    target = root.joinpath(*rel.parts)
+    if os.path.realpath(target.parent) != str(target.parent) or ".." in rel.parts:
+        raise RenderError(f"refusing to write {rel}: a directory on its path is a link or escapes {root}")
+    return target
+
+
+def _write_if_changed(root: Path, rel: PurePosixPath, data: bytes) -> bool:
+    target = _safe_target(root, rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError as exc:
+        raise RenderError(f"cannot write {rel}: a directory is in the way") from exc
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _read_manifest(root: Path) -> set[PurePosixPath]:
+    try:
+        listed = orjson.loads(root.joinpath(*MANIFEST.parts).read_bytes()).get("files", [])
+    except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
+        return set()
+    found = {PurePosixPath(p) for p in listed if isinstance(p, str)}
+    return {p for p in found if not p.is_absolute() and ".." not in p.parts}
+
+
+def _remove_stale(root: Path, stale: Iterable[PurePosixPath]) -> int:
+    removed = 0
+    for rel in sorted(stale, reverse=True):
+        target = root.joinpath(*rel.parts)
+        if target.is_file() and not target.is_symlink():
+            target.unlink()
+            removed += 1
+            parent = target.parent
+            while parent != root and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+    return removed

@@ -1,0 +1,109 @@
+"""How a request URL maps to a file of the rendered tree. Pure: no I/O.
+
+These are the rules `serve` applies and that generated web-server configs express, so
+the tree answers the same wherever it is hosted. Query parameters select a pre-rendered
+page chain; every other API path P answers `P/index.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from mirror import paths
+from mirror.render import CHAINS, DEFAULT_PAGE_SIZE, PAGE_SIZES, problem_file
+
+# What Go's strconv.ParseBool (upstream's query binding) accepts.
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+_LIMIT = re.compile(r"[1-9][0-9]?|100")
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    files: tuple[PurePosixPath, ...]  # tried in order; the first that exists is the body
+    fallback: PurePosixPath | None = None  # the body when none exists
+    fallback_status: int = 404
+
+
+def _problem(slug: str, status: int) -> Answer:
+    return Answer(status, (problem_file(slug),))
+
+
+def resolve(path: str, query: Mapping[str, str]) -> Answer:
+    """`path` is percent-decoded and relative to the base URL; `query` holds the first
+    value of each parameter, decoded."""
+    parts = [part for part in path.split("/") if part]
+    if not parts or parts[0] != paths.API:
+        return Answer(200, _static_candidates(parts), fallback=PurePosixPath("404.html"))
+    if parts == [paths.API, "servers"]:
+        return resolve_list(query)
+    include_deleted = query.get("include_deleted")
+    if include_deleted is not None and include_deleted not in _TRUE | _FALSE:
+        return _problem("bad-include-deleted", 422)
+    directory = PurePosixPath(*parts)
+    missing = "server-not-found" if len(parts) > 2 and parts[1] == "servers" else "endpoint-not-found"
+    return Answer(200, (paths.view_file(directory, include_deleted in _TRUE),),
+                  fallback=problem_file(missing))
+
+
+def resolve_list(query: Mapping[str, str]) -> Answer:
+    """GET /v0.1/servers: pick the chain, page size and page for the query."""
+    if query.get("search"):
+        return _problem("search-unsupported", 400)
+    version = query.get("version")
+    if version and version != "latest":
+        return _problem("version-filter-unsupported", 400)
+    include_deleted = query.get("include_deleted")
+    if include_deleted is not None and include_deleted not in _TRUE | _FALSE:
+        return _problem("bad-include-deleted", 422)
+    with_deleted = include_deleted in _TRUE
+    updated_since = query.get("updated_since")
+    if updated_since is not None:
+        if not _RFC3339.fullmatch(updated_since):
+            return _problem("bad-updated-since", 400)
+        if include_deleted in _FALSE:
+            return _problem("updated-since-without-deleted", 400)
+        with_deleted = True  # a superset of upstream's answer: items carry updatedAt to filter on
+    limit = query.get("limit")
+    if limit is not None and not _LIMIT.fullmatch(limit):
+        return _problem("bad-limit", 422)
+    size = page_size(int(limit) if limit else DEFAULT_PAGE_SIZE)
+    cursor = query.get("cursor") or "0"
+    if not paths.CURSOR_RE.fullmatch(cursor):
+        return _problem("bad-cursor", 400)
+    chain = chain_name(latest=version == "latest", with_deleted=with_deleted)
+    sizes = (size, PAGE_SIZES[0]) if size != PAGE_SIZES[0] else (size,)
+    return Answer(200, tuple(paths.page_file(chain, s, cursor) for s in sizes),
+                  fallback=problem_file("bad-cursor"), fallback_status=400)
+
+
+def page_size(limit: int) -> int:
+    """The largest pre-rendered page size not above `limit` (limit is a maximum)."""
+    fitting = [size for size in PAGE_SIZES if size <= limit]
+    return max(fitting) if fitting else PAGE_SIZES[0]
+
+
+def chain_name(*, latest: bool, with_deleted: bool) -> str:
+    for name, flags in CHAINS.items():
+        if flags == (latest, with_deleted):
+            return name
+    raise AssertionError("every combination has a chain")
+
+
+def _static_candidates(parts: list[str]) -> tuple[PurePosixPath, ...]:
+    here = PurePosixPath(*parts) if parts else PurePosixPath(".")
+    return (here, here / "index.html") if parts else (here / "index.html",)
+
+
+def pick(answer: Answer, exists: Callable[[PurePosixPath], bool]) -> tuple[int, PurePosixPath | None]:
+    """The status and file a host answers with, given which files exist."""
+    for candidate in answer.files:
+        if exists(candidate):
+            return answer.status, candidate
+    fallback = answer.fallback if answer.fallback is not None and exists(answer.fallback) else None
+    return answer.fallback_status, fallback

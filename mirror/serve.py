@@ -1,0 +1,142 @@
+"""Serve a rendered tree with the routing of `routes`: a preview and small private host.
+
+Paths are percent-decoded and dot segments resolved before lookup, as nginx does, so
+`io.github.x%2Fy` and `1.0.0%2Bbuild` reach their directories; nothing outside the tree
+is reachable and there are no directory listings.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from mirror import paths, routes
+from mirror.errors import RenderError
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+}
+
+
+def read_base_path(root: Path) -> str:
+    """The URL path the tree was rendered for, from its state document."""
+    state = root.joinpath(*paths.state_file().parts)
+    try:
+        return paths.base_path(orjson.loads(state.read_bytes())["baseUrl"])
+    except FileNotFoundError as exc:
+        raise RenderError(f"{root} holds no rendered mirror", hint="run `mcp-mirror render` or `build` first") from exc
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
+
+
+def normalize(raw_path: str) -> str | None:
+    """Decode %XX and resolve `.`/`..` like nginx; None when the path escapes the root."""
+    decoded = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
+    if "\x00" in decoded:
+        return None
+    stack: list[str] = []
+    for segment in decoded.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if not stack:
+                return None
+            stack.pop()
+        else:
+            stack.append(segment)
+    return "/" + "/".join(stack)
+
+
+class MirrorHandler(BaseHTTPRequestHandler):
+    server: MirrorServer
+    protocol_version = "HTTP/1.1"
+    server_version = "mcp-mirror"
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 (http.server naming)
+        self._send(HTTPStatus.NO_CONTENT, b"", None, {"Access-Control-Max-Age": "86400"})
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(head=False)
+
+    def _answer(self, *, head: bool) -> None:
+        raw_path, _, raw_query = self.path.partition("?")
+        try:
+            path = normalize(raw_path)
+        except UnicodeDecodeError:
+            path = None
+        if path is None:
+            return self._problem(HTTPStatus.BAD_REQUEST, "Bad request path", head)
+        base = self.server.base_path
+        if base and not (path == base or path.startswith(base + "/")):
+            return self._problem(HTTPStatus.NOT_FOUND, "Endpoint not found", head)
+        query = {key: values[0] for key, values in parse_qs(raw_query, keep_blank_values=True).items()}
+        status, rel = routes.pick(routes.resolve(path[len(base):], query), self.server.exists)
+        if rel is None:
+            return self._problem(HTTPStatus(status), "Endpoint not found", head)
+        body = self.server.root.joinpath(*rel.parts).read_bytes()
+        self._send(HTTPStatus(status), b"" if head else body, content_type(rel), {"Content-Length": str(len(body))})
+
+    def _problem(self, status: HTTPStatus, detail: str, head: bool) -> None:
+        body = orjson.dumps({"title": status.phrase, "status": status.value, "detail": detail})
+        self._send(status, b"" if head else body, "application/problem+json", {"Content-Length": str(len(body))})
+
+    def _send(self, status: HTTPStatus, body: bytes, ctype: str | None, extra: dict[str, str]) -> None:
+        self.send_response(status)
+        headers = {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=60"}
+        if ctype:
+            headers["Content-Type"] = ctype
+        headers.setdefault("Content-Length", "0")
+        for key, value in {**headers, **extra}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        if not self.server.quiet:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+
+def content_type(rel: PurePosixPath) -> str:
+    if rel.parent.name == "_problems":
+        return "application/problem+json"
+    if rel.suffix == ".json":
+        return "application/json"
+    guessed, _ = mimetypes.guess_type(rel.name)
+    if guessed and guessed.startswith("text/"):
+        return f"{guessed}; charset=utf-8"
+    return guessed or "application/octet-stream"
+
+
+class MirrorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path, host: str, port: int, *, base_path: str | None = None, quiet: bool = False):
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise RenderError(f"{root} is not a directory", hint="pass the --out directory of a render")
+        self.base_path = read_base_path(self.root) if base_path is None else base_path.rstrip("/")
+        self.quiet = quiet
+        super().__init__((host, port), MirrorHandler)
+
+    def exists(self, rel: PurePosixPath) -> bool:
+        target = self.root.joinpath(*rel.parts)
+        real = os.path.realpath(target)
+        return real.startswith(str(self.root) + os.sep) and os.path.isfile(real)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{self.base_path}"

@@ -1,0 +1,29 @@
+"""Settings shared by the commands: one frozen model, filled from flags and environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_UPSTREAM = "https://registry.modelcontextprotocol.io"
+DEFAULT_DB = Path("mirror.duckdb")
+DEFAULT_OUT = Path("site")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    upstream: str = Field(DEFAULT_UPSTREAM, description="Base URL of the v0.1 registry to crawl (may carry a path prefix).")
+    db: Path = Field(DEFAULT_DB, description="DuckDB snapshot database.")
+    out: Path = Field(DEFAULT_OUT, description="Directory the static site is written to.")
+    base_url: str = Field(DEFAULT_BASE_URL, description="Public URL the site is served at; its path is the API prefix.")
+    timeout: float = Field(30.0, description="Seconds to wait for each upstream response.")
+
+    @field_validator("upstream", "base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")

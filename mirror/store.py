@@ -1,0 +1,261 @@
+"""DuckDB snapshot store: the single source of truth for diff and render.
+
+All SQL lives here and in schema.sql. Every duckdb.Error is translated into a StoreError
+that names the file and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
+from mirror.models import Change, Rejected, Row, Snapshot
+
+_MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
+_SNAPSHOT_COLUMNS = "id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected"
+_ROW_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at, d.doc"
+
+
+def load_migrations() -> dict[int, str]:
+    """schema.sql split into its numbered sections."""
+    text = resources.files("mirror").joinpath("schema.sql").read_text(encoding="utf-8")
+    marks = list(_MIGRATION.finditer(text))
+    return {
+        int(m.group(1)): text[m.start() : marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        for i, m in enumerate(marks)
+    }
+
+
+SCHEMA_VERSION = max(load_migrations())
+
+
+class Store:
+    """An open snapshot database. Use `open_store()`; close it when done."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self.con = con
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- schema -----------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        found = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(found[0]) if found and found[0] is not None else 0
+
+    def migrate(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {current}, newer than this mcp-mirror knows ({SCHEMA_VERSION})",
+                hint="upgrade mcp-mirror, or point --db at another file",
+            )
+        for number, sql in sorted(load_migrations().items()):
+            if number <= current:
+                continue
+            with self.transaction():
+                for statement in _statements(sql):
+                    self.con.execute(statement)
+                self.con.execute("DELETE FROM schema_version")
+                self.con.execute("INSERT INTO schema_version VALUES (?)", [number])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- snapshots --------------------------------------------------------------
+
+    def next_snapshot_id(self) -> int:
+        return int(self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM snapshots").fetchone()[0])
+
+    def list_snapshots(self) -> list[Snapshot]:
+        rows = self.con.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots ORDER BY id").fetchall()
+        return [Snapshot(*row) for row in rows]
+
+    def get_snapshot(self, snapshot_id: int) -> Snapshot:
+        row = self.con.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
+        if row is None:
+            raise SnapshotNotFound(f"no snapshot {snapshot_id} in {self.path}", hint="see `mcp-mirror snapshots`")
+        return Snapshot(*row)
+
+    def latest_ok_snapshot(self) -> Snapshot | None:
+        row = self.con.execute(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return Snapshot(*row) if row else None
+
+    def ok_snapshot(self, snapshot_id: int | None = None) -> Snapshot:
+        """The given snapshot if it finished; by default the latest one that did."""
+        if snapshot_id is None:
+            latest = self.latest_ok_snapshot()
+            if latest is None:
+                raise SnapshotNotFound(f"{self.path} has no finished snapshot yet", hint="run `mcp-mirror crawl` first")
+            return latest
+        snapshot = self.get_snapshot(snapshot_id)
+        if snapshot.outcome != "ok":
+            raise SnapshotNotFound(
+                f"snapshot {snapshot_id} did not finish ({snapshot.error or snapshot.outcome})",
+                hint="pick another id from `mcp-mirror snapshots`",
+            )
+        return snapshot
+
+    def previous_ok_snapshot(self, snapshot_id: int) -> Snapshot | None:
+        row = self.con.execute(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' AND id < ? ORDER BY id DESC LIMIT 1",
+            [snapshot_id],
+        ).fetchone()
+        return Snapshot(*row) if row else None
+
+    def load_rows(self, snapshot_id: int) -> list[Row]:
+        """Every (name, version) of a finished snapshot, in upstream list order."""
+        found = self.con.execute(
+            f"""SELECT {_ROW_COLUMNS} FROM versions v JOIN documents d USING (hash)
+                WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
+                ORDER BY v.name, v.version""",
+            {"id": snapshot_id},
+        ).fetchall()
+        return [Row(*row[:7], doc=row[7].encode()) for row in found]
+
+    def save_snapshot(
+        self,
+        *,
+        snapshot: Snapshot,
+        rows: Sequence[Row],
+        rejected: Sequence[Rejected],
+        changes: Sequence[Change],
+    ) -> Snapshot:
+        """Record a finished crawl in one transaction: all of it lands, or none of it."""
+        sid = snapshot.id
+        with self.transaction():
+            self.con.execute(
+                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [sid, snapshot.started_at, snapshot.finished_at, snapshot.upstream, snapshot.mode,
+                 "ok", None, len(rows), len({r.name for r in rows}), len(rejected)],
+            )
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE incoming AS SELECT "
+                "unnest($name) AS name, unnest($version) AS version, unnest($hash) AS hash, "
+                "unnest($status) AS status, unnest($latest) AS is_latest, "
+                "unnest($published) AS published_at, unnest($updated) AS updated_at, unnest($doc) AS doc",
+                {
+                    "name": [r.name for r in rows], "version": [r.version for r in rows],
+                    "hash": [r.hash for r in rows], "status": [r.status for r in rows],
+                    "latest": [r.is_latest for r in rows], "published": [r.published_at for r in rows],
+                    "updated": [r.updated_at for r in rows], "doc": [r.doc.decode() for r in rows],
+                },
+            )
+            self.con.execute(
+                "INSERT INTO documents SELECT DISTINCT hash, doc FROM incoming ON CONFLICT DO NOTHING"
+            )
+            self.con.execute(
+                """UPDATE versions SET valid_to = $id
+                   WHERE valid_to IS NULL AND NOT EXISTS (
+                     SELECT 1 FROM incoming i WHERE i.name = versions.name
+                       AND i.version = versions.version AND i.hash = versions.hash)""",
+                {"id": sid},
+            )
+            self.con.execute(
+                """INSERT INTO versions
+                   SELECT i.name, i.version, i.hash, i.status, i.is_latest, i.published_at, i.updated_at, $id, NULL
+                   FROM incoming i WHERE NOT EXISTS (
+                     SELECT 1 FROM versions v WHERE v.valid_to IS NULL AND v.name = i.name
+                       AND v.version = i.version AND v.hash = i.hash)""",
+                {"id": sid},
+            )
+            self.con.execute("DROP TABLE incoming")
+            _insert_columns(self.con, "changes", {
+                "snapshot_id": [sid] * len(changes), "seq": list(range(len(changes))),
+                "kind": [c.kind for c in changes], "name": [c.name for c in changes],
+                "version": [c.version for c in changes],
+                "detail": [orjson.dumps(c.detail, option=orjson.OPT_SORT_KEYS).decode() for c in changes],
+            })
+            _insert_columns(self.con, "rejected", {
+                "snapshot_id": [sid] * len(rejected), "seq": [r.position for r in rejected],
+                "name": [r.name for r in rejected], "version": [r.version for r in rejected],
+                "reason": [r.reason for r in rejected], "doc": [r.doc.decode() for r in rejected],
+            })
+        return self.get_snapshot(sid)
+
+    def record_failure(self, snapshot: Snapshot, error: str) -> None:
+        """Note a crawl that did not land, so `snapshots` can show it; touches nothing else."""
+        with self.transaction():
+            self.con.execute(
+                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0)",
+                [snapshot.id, snapshot.started_at, snapshot.finished_at, snapshot.upstream, snapshot.mode, error],
+            )
+
+    def load_changes(self, snapshot_id: int) -> list[Change]:
+        found = self.con.execute(
+            "SELECT kind, name, version, detail FROM changes WHERE snapshot_id = ? ORDER BY seq", [snapshot_id]
+        ).fetchall()
+        return [Change(kind, name, version, orjson.loads(detail)) for kind, name, version, detail in found]
+
+    def load_rejected(self, snapshot_id: int) -> list[Rejected]:
+        found = self.con.execute(
+            "SELECT seq, name, version, reason, doc FROM rejected WHERE snapshot_id = ? ORDER BY seq", [snapshot_id]
+        ).fetchall()
+        return [Rejected(seq, name, version, reason, doc.encode()) for seq, name, version, reason, doc in found]
+
+    def table_counts(self) -> dict[str, int]:
+        return {
+            table: int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            for table in ("snapshots", "documents", "versions", "changes", "rejected")
+        }
+
+
+def _statements(sql: str) -> list[str]:
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]]) -> None:
+    if not next(iter(columns.values())):
+        return
+    names = ", ".join(columns)
+    selects = ", ".join(f"unnest(${name})" for name in columns)
+    con.execute(f"INSERT INTO {table} ({names}) SELECT {selects}", columns)
+
+
+@contextmanager
+def open_store(path: Path | str, *, create: bool = True) -> Iterator[Store]:
+    """Open (and migrate) the database at `path`, translating DuckDB's errors."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise StoreError(f"no snapshot database at {path}", hint="run `mcp-mirror crawl` first, or pass --db")
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file", hint="pass a file path with --db")
+    if create and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {path}: {_first_line(exc)}", hint="is another mcp-mirror using it?") from exc
+    store = Store(path, con)
+    try:
+        store.migrate()
+        yield store
+    except duckdb.Error as exc:
+        raise StoreError(f"database error in {path}: {_first_line(exc)}") from exc
+    finally:
+        store.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,59 @@
+from pathlib import PurePosixPath
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mirror import paths
+
+
+@pytest.mark.parametrize("name", [
+    "io.github.user/server",
+    "io.github.OtherVibes/mcp-as-a-judge",
+    "com.example.weather/Forecast-API",
+    "ai.smithery/x.y_z",
+    "a/b",
+])
+def test_accepts_real_names(name):
+    assert paths.name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", [
+    "../..", "../x", "./x", "x/..", "io.github.x/.hidden", "io_github/x", "noslash", "a/b/c",
+    "io.github.x/y\x00", "io.github.x/ y", "-x/y", "x-/y", "x/y.", "a" * 201 + "/b", "%2e%2e/x",
+])
+def test_rejects_hostile_names(name):
+    assert paths.name_problem(name) is not None
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.0+build.7", "2.0.0-beta.1", "v1", "2025.01.01", "1.0 final"])
+def test_accepts_versions(version):
+    assert paths.version_problem(version) is None
+
+
+@pytest.mark.parametrize("version", ["", "latest", ".", "..", "1/2", "1\\2", "1\n", "x" * 256, "é" * 128])
+def test_rejects_versions_that_cannot_be_a_path_segment(version):
+    assert paths.version_problem(version) is not None
+
+
+@given(st.text(min_size=1, max_size=60), st.text(min_size=1, max_size=60))
+def test_accepted_names_and_versions_stay_inside_the_api_tree(name, version):
+    if paths.name_problem(name) or paths.version_problem(version):
+        return
+    target = paths.version_dir(name, version)
+    assert target.parts[:2] == ("v0.1", "servers")
+    assert ".." not in target.parts and "." not in target.parts
+    assert len(target.parts) == 6  # v0.1/servers/<ns>/<name>/versions/<version>
+
+
+def test_urls_are_encoded_like_clients_do():
+    assert paths.server_url("https://m.example/p/", "io.github.x/y", "1.0.0+b") == (
+        "https://m.example/p/v0.1/servers/io.github.x%2Fy/versions/1.0.0%2Bb")
+    assert paths.base_path("https://m.example/some/prefix/") == "/some/prefix"
+    assert paths.base_path("http://127.0.0.1:8000") == ""
+
+
+def test_views_and_pages():
+    assert paths.view_file(paths.latest_dir("a/b")) == PurePosixPath("v0.1/servers/a/b/versions/latest/index.json")
+    assert paths.view_file(paths.versions_dir("a/b"), True).name == "include-deleted.json"
+    assert paths.page_file("latest", 30, "60") == PurePosixPath("v0.1/servers/_pages/latest/30/60.json")

@@ -1,0 +1,70 @@
+from pathlib import PurePosixPath
+
+import pytest
+
+from mirror import routes
+from mirror.render import problem_file
+
+
+def first(answer):
+    return answer.files[0]
+
+
+def test_default_list_is_the_first_page_of_the_default_chain():
+    answer = routes.resolve("/v0.1/servers", {})
+    assert answer.status == 200
+    assert first(answer) == PurePosixPath("v0.1/servers/_pages/default/30/0.json")
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({"version": "latest", "limit": "50"}, "latest/30/0"),
+    ({"limit": "100", "cursor": "200"}, "default/100/200"),
+    ({"include_deleted": "true", "limit": "10"}, "include-deleted/10/0"),
+    ({"include_deleted": "true", "version": "latest"}, "latest-include-deleted/30/0"),
+    ({"updated_since": "2025-01-01T00:00:00Z"}, "include-deleted/30/0"),
+    ({"limit": "5"}, "default/10/0"),
+])
+def test_query_selects_chain_size_and_page(query, expected):
+    assert first(routes.resolve("/v0.1/servers", query)) == PurePosixPath(f"v0.1/servers/_pages/{expected}.json")
+
+
+def test_a_cursor_from_another_page_size_falls_back_to_the_smallest_pages():
+    answer = routes.resolve("/v0.1/servers", {"limit": "100", "cursor": "30"})
+    assert answer.files[-1] == PurePosixPath("v0.1/servers/_pages/default/10/30.json")
+    assert (answer.fallback_status, answer.fallback) == (400, problem_file("bad-cursor"))
+
+
+@pytest.mark.parametrize("query, status, slug", [
+    ({"limit": "0"}, 422, "bad-limit"),
+    ({"limit": "101"}, 422, "bad-limit"),
+    ({"limit": "abc"}, 422, "bad-limit"),
+    ({"cursor": "../x"}, 400, "bad-cursor"),
+    ({"search": "time"}, 400, "search-unsupported"),
+    ({"version": "1.0.0"}, 400, "version-filter-unsupported"),
+    ({"updated_since": "yesterday"}, 400, "bad-updated-since"),
+    ({"updated_since": "2025-01-01T00:00:00Z", "include_deleted": "false"}, 400, "updated-since-without-deleted"),
+    ({"include_deleted": "maybe"}, 422, "bad-include-deleted"),
+])
+def test_bad_queries_answer_a_problem(query, status, slug):
+    answer = routes.resolve("/v0.1/servers", query)
+    assert (answer.status, first(answer)) == (status, problem_file(slug))
+
+
+def test_api_paths_answer_their_index_file():
+    answer = routes.resolve("/v0.1/servers/io.github.x/y/versions/1.0.0+b", {})
+    assert first(answer) == PurePosixPath("v0.1/servers/io.github.x/y/versions/1.0.0+b/index.json")
+    assert answer.fallback == problem_file("server-not-found")
+    deleted = routes.resolve("/v0.1/servers/io.github.x/y/versions", {"include_deleted": "true"})
+    assert first(deleted).name == "include-deleted.json"
+    assert routes.resolve("/v0.1/nothing", {}).fallback == problem_file("endpoint-not-found")
+
+
+def test_pick_uses_the_first_existing_file_else_the_fallback():
+    answer = routes.resolve("/v0.1/servers", {"limit": "100", "cursor": "30"})
+    existing = {answer.files[-1], problem_file("bad-cursor")}
+    assert routes.pick(answer, existing.__contains__) == (200, answer.files[-1])
+    assert routes.pick(answer, {problem_file("bad-cursor")}.__contains__) == (400, problem_file("bad-cursor"))
+
+
+def test_page_size_never_exceeds_the_limit_when_it_can_help_it():
+    assert [routes.page_size(n) for n in (1, 10, 29, 30, 99, 100)] == [10, 10, 10, 30, 30, 100]
