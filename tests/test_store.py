@@ -1,0 +1,105 @@
+import duckdb
+import pytest
+from factories import item, row, with_status
+
+from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
+from mirror.models import Snapshot, row_from_item
+from mirror.store import SCHEMA_VERSION, load_migrations, open_store
+
+NAME = "io.github.x/y"
+
+
+def pending(store, **overrides):
+    values = dict(id=store.next_snapshot_id(), started_at="2025-01-01T00:00:00Z", finished_at="2025-01-01T00:00:01Z",
+                  upstream="http://up", mode="full", outcome="ok", error=None, rows=0, servers=0, rejected=0)
+    return Snapshot(**{**values, **overrides})
+
+
+def save(store, rows):
+    return store.save_snapshot(snapshot=pending(store), rows=rows, rejected=[], changes=[])
+
+
+def test_migrations_are_numbered_from_one_and_idempotent(tmp_path):
+    assert sorted(load_migrations()) == list(range(1, SCHEMA_VERSION + 1))
+    db = tmp_path / "m.duckdb"
+    with open_store(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    with open_store(db) as store:
+        store.migrate()
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.table_counts()["snapshots"] == 0
+
+
+def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path):
+    db = tmp_path / "m.duckdb"
+    with open_store(db) as store:
+        save(store, [row(NAME, "1.0.0", latest=True)])
+        store.con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION + 1])
+    with pytest.raises(SchemaTooNew, match="newer than this mcp-mirror"):
+        with open_store(db):
+            pass
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT count(*) FROM versions").fetchone() == (1,)
+    con.close()
+
+
+def test_a_file_that_is_not_a_database_gives_a_store_error(tmp_path):
+    bogus = tmp_path / "notes.duckdb"
+    bogus.write_text("hello, not a database\n" * 100)
+    with pytest.raises(StoreError, match="cannot open"):
+        with open_store(bogus):
+            pass
+    with pytest.raises(StoreError, match="no snapshot database"):
+        with open_store(tmp_path / "missing.duckdb", create=False):
+            pass
+
+
+def test_history_grows_with_changes_not_with_crawls(tmp_path):
+    first = item(NAME, "1.0.0", latest=True)
+    rows = [row_from_item(first), row("io.github.x/z", "2.0.0", latest=True)]
+    with open_store(tmp_path / "m.duckdb") as store:
+        for _ in range(5):
+            save(store, rows)
+        assert store.table_counts()["versions"] == 2
+        assert store.table_counts()["documents"] == 2
+        changed = [row_from_item(with_status(first, "deprecated")), rows[1]]
+        sid = save(store, changed).id
+        assert store.table_counts()["versions"] == 3
+        assert [r.status for r in store.load_rows(sid)] == ["deprecated", "active"]
+        assert [r.status for r in store.load_rows(1)] == ["active", "active"]
+        assert [r.doc for r in store.load_rows(3)] == [r.doc for r in rows]
+
+
+def test_every_past_snapshot_is_reproducible(tmp_path):
+    versions = [[row(NAME, "1.0.0", latest=True)],
+                [row(NAME, "1.0.0"), row(NAME, "1.1.0", latest=True)],
+                [row(NAME, "1.1.0", latest=True)],
+                [row(NAME, "1.0.0"), row(NAME, "1.1.0", latest=True)]]
+    with open_store(tmp_path / "m.duckdb") as store:
+        ids = [save(store, rows).id for rows in versions]
+        for sid, rows in zip(ids, versions):
+            assert [(r.key, r.hash) for r in store.load_rows(sid)] == [(r.key, r.hash) for r in rows]
+
+
+def test_a_failed_save_leaves_the_previous_snapshot_current(tmp_path):
+    with open_store(tmp_path / "m.duckdb") as store:
+        good = save(store, [row(NAME, "1.0.0", latest=True)])
+        with pytest.raises(duckdb.Error):
+            # a duplicate snapshot id fails inside the transaction, after nothing else ran
+            store.save_snapshot(snapshot=pending(store, id=good.id), rows=[row(NAME, "2.0.0")], rejected=[],
+                                changes=[])
+        assert store.latest_ok_snapshot().id == good.id
+        assert [r.version for r in store.load_rows(good.id)] == ["1.0.0"]
+        assert store.table_counts()["versions"] == 1
+
+
+def test_failed_crawls_are_listed_but_never_current(tmp_path):
+    with open_store(tmp_path / "m.duckdb") as store:
+        good = save(store, [row(NAME, "1.0.0", latest=True)])
+        store.record_failure(pending(store, outcome="failed"), "upstream unreachable")
+        assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
+        assert store.ok_snapshot().id == good.id
+        with pytest.raises(SnapshotNotFound, match="did not finish"):
+            store.ok_snapshot(2)
+        with pytest.raises(SnapshotNotFound, match="no snapshot 9"):
+            store.ok_snapshot(9)
