@@ -60,6 +60,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
     server: MirrorServer
     protocol_version = "HTTP/1.1"
     server_version = "mcp-mirror"
+    disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
 
     def do_OPTIONS(self) -> None:  # noqa: N802 (http.server naming)
         self._send(HTTPStatus.NO_CONTENT, b"", None, {"Access-Control-Max-Age": "86400"})

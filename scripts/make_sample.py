@@ -17,12 +17,11 @@ deleted one when every version is deleted).  Output is deterministic (fixed seed
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,26 +32,67 @@ RNG = random.Random(20251212)
 V = "@V@"  # version placeholder inside server templates
 OFFICIAL = "io.modelcontextprotocol.registry/official"
 PUBLISHER = "io.modelcontextprotocol.registry/publisher-provided"
-NOW = datetime(2026, 4, 24, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 4, 24, 12, 0, tzinfo=UTC)
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 # A row carries the newest schema released before it was published.
-SCHEMA_RELEASES = [(utc("2025-12-12"), "2025-12-11"), (utc("2025-10-17"), "2025-10-17"), (utc("2025-09-29"), "2025-09-29")]
+SCHEMA_RELEASES = [
+    (utc("2025-12-12"), "2025-12-11"),
+    (utc("2025-10-17"), "2025-10-17"),
+    (utc("2025-09-29"), "2025-09-29"),
+]
 SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/{}/server.schema.json"
 
 # Go's encoding/json writes struct fields in declaration order (pkg/api/v0, pkg/model);
 # these lists reproduce that order.  Maps (variables, publisher _meta) come out sorted.
 ORDER = {
-    "server": ["$schema", "name", "description", "title", "repository", "version", "websiteUrl", "icons", "packages", "remotes", "_meta"],
+    "server": [
+        "$schema",
+        "name",
+        "description",
+        "title",
+        "repository",
+        "version",
+        "websiteUrl",
+        "icons",
+        "packages",
+        "remotes",
+        "_meta",
+    ],
     "repository": ["url", "source", "id", "subfolder"],
     "icon": ["src", "mimeType", "sizes", "theme"],
-    "package": ["registryType", "registryBaseUrl", "identifier", "version", "fileSha256", "runtimeHint", "transport", "runtimeArguments", "packageArguments", "environmentVariables"],
+    "package": [
+        "registryType",
+        "registryBaseUrl",
+        "identifier",
+        "version",
+        "fileSha256",
+        "runtimeHint",
+        "transport",
+        "runtimeArguments",
+        "packageArguments",
+        "environmentVariables",
+    ],
     "transport": ["type", "url", "headers", "variables"],
-    "input": ["description", "isRequired", "format", "value", "isSecret", "default", "placeholder", "choices", "variables", "type", "name", "isRepeated", "valueHint"],
+    "input": [
+        "description",
+        "isRequired",
+        "format",
+        "value",
+        "isSecret",
+        "default",
+        "placeholder",
+        "choices",
+        "variables",
+        "type",
+        "name",
+        "isRepeated",
+        "valueHint",
+    ],
 }
 
 
@@ -215,11 +255,27 @@ LEGACY_PATCHES: dict[str, dict] = {
                 "transport": {"type": "streamable-http", "url": "http://localhost:{httpPort}/mcp"},
                 "packageArguments": [
                     {"type": "named", "name": "--transport", "value": "http"},
-                    {"type": "named", "name": "--httpPort", "valueHint": "httpPort", "default": "3000", "format": "number"},
+                    {
+                        "type": "named",
+                        "name": "--httpPort",
+                        "valueHint": "httpPort",
+                        "default": "3000",
+                        "format": "number",
+                    },
                 ],
                 "environmentVariables": [
-                    {"name": "MDB_MCP_CONNECTION_STRING", "description": "MongoDB connection string", "isRequired": True, "isSecret": True},
-                    {"name": "MDB_MCP_READ_ONLY", "description": "Only allow read operations", "format": "boolean", "default": "false"},
+                    {
+                        "name": "MDB_MCP_CONNECTION_STRING",
+                        "description": "MongoDB connection string",
+                        "isRequired": True,
+                        "isSecret": True,
+                    },
+                    {
+                        "name": "MDB_MCP_READ_ONLY",
+                        "description": "Only allow read operations",
+                        "format": "boolean",
+                        "default": "false",
+                    },
                 ],
             }
         ],
@@ -231,7 +287,9 @@ LEGACY_PATCHES: dict[str, dict] = {
                 "name": "--mount",
                 "value": "type=bind,src={source_path},dst=/data",
                 "isRepeated": True,
-                "variables": {"source_path": {"description": "Host directory to expose", "isRequired": True, "format": "filepath"}},
+                "variables": {
+                    "source_path": {"description": "Host directory to expose", "isRequired": True, "format": "filepath"}
+                },
             }
         ],
         "packageArguments": [{"type": "positional", "value": "/data"}],
@@ -240,7 +298,9 @@ LEGACY_PATCHES: dict[str, dict] = {
         "mcpb": "https://github.com/furey/mongodb-lens/releases/download/v" + V + "/mongodb-lens.mcpb",
     },
     "io.github.grafana/mcp-grafana": {
-        "icons": [{"src": "https://grafana.com/static/assets/img/fav32.png", "mimeType": "image/png", "sizes": ["32x32"]}],
+        "icons": [
+            {"src": "https://grafana.com/static/assets/img/fav32.png", "mimeType": "image/png", "sizes": ["32x32"]}
+        ],
         "websiteUrl": "https://grafana.com/docs/grafana-cloud/",
     },
 }
@@ -279,7 +339,9 @@ def from_legacy(entry: dict) -> dict:
         server["packages"] = patch.pop("packages")
     if "mcpb" in patch:
         identifier = patch.pop("mcpb")
-        server["packages"].append({"registryType": "mcpb", "identifier": identifier, "fileSha256": "", "transport": {"type": "stdio"}})
+        server["packages"].append(
+            {"registryType": "mcpb", "identifier": identifier, "fileSha256": "", "transport": {"type": "stdio"}}
+        )
     if "remotes" in entry or "remotes" in patch:
         server["remotes"] = patch.pop("remotes", entry.get("remotes"))
     assert not patch, f"unused patch keys for {name}: {sorted(patch)}"
@@ -307,14 +369,34 @@ def seed_servers() -> list[dict]:
     seed = {(s["name"], s["version"]): s for s in load("seed.json")}
     airtable = templated(seed[("io.github.domdomegg/airtable-mcp-server", "1.7.2")], "1.7.2")
     real_sha = {
-        v: next(p["fileSha256"] for p in seed[("io.github.domdomegg/airtable-mcp-server", v)]["packages"] if p["registryType"] == "mcpb")
+        v: next(
+            p["fileSha256"]
+            for p in seed[("io.github.domdomegg/airtable-mcp-server", v)]["packages"]
+            if p["registryType"] == "mcpb"
+        )
         for v in ("1.7.2", "1.7.3")
     }
     upgrade = "Versions before 1.3.0 log the Airtable token at debug level; upgrade to 1.10.1."
     return [
         {
             "template": airtable,
-            "versions": ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "1.7.0", "1.7.1", "1.7.2", "1.7.3", "1.8.0", "1.9.0", "1.10.0", "1.10.1"],
+            "versions": [
+                "1.0.0",
+                "1.1.0",
+                "1.2.0",
+                "1.3.0",
+                "1.4.0",
+                "1.5.0",
+                "1.6.0",
+                "1.7.0",
+                "1.7.1",
+                "1.7.2",
+                "1.7.3",
+                "1.8.0",
+                "1.9.0",
+                "1.10.0",
+                "1.10.1",
+            ],
             "start": utc("2025-12-12T17:40:01"),
             "status": {
                 "1.0.0": ("deprecated", upgrade),
@@ -342,26 +424,57 @@ def seed_servers() -> list[dict]:
 
 def synthetic_servers() -> list[dict]:
     """Hand-written servers covering shapes the seeds lack."""
-    auth = {"name": "Authorization", "description": "Bearer token from the Forecast dashboard", "isRequired": True, "isSecret": True, "placeholder": "Bearer fc_live_..."}
+    auth = {
+        "name": "Authorization",
+        "description": "Bearer token from the Forecast dashboard",
+        "isRequired": True,
+        "isSecret": True,
+        "placeholder": "Bearer fc_live_...",
+    }
     return [
         {
             "template": {
                 "name": "com.example.weather/Forecast-API",
                 "description": "Hourly and 14-day weather forecasts, severe-weather alerts and historical data.",
                 "title": "Forecast API",
-                "repository": {"url": "https://github.com/example-weather/forecast-mcp", "source": "github", "subfolder": "servers/mcp"},
+                "repository": {
+                    "url": "https://github.com/example-weather/forecast-mcp",
+                    "source": "github",
+                    "subfolder": "servers/mcp",
+                },
                 "version": V,
                 "websiteUrl": "https://weather.example.com/mcp",
                 "remotes": [
-                    {"type": "streamable-http", "url": "https://{region}.forecast.example.com/mcp", "headers": [auth],
-                     "variables": {"region": {"description": "Data residency region", "isRequired": True, "default": "eu", "choices": ["eu", "us", "ap"]}}},
+                    {
+                        "type": "streamable-http",
+                        "url": "https://{region}.forecast.example.com/mcp",
+                        "headers": [auth],
+                        "variables": {
+                            "region": {
+                                "description": "Data residency region",
+                                "isRequired": True,
+                                "default": "eu",
+                                "choices": ["eu", "us", "ap"],
+                            }
+                        },
+                    },
                     {"type": "sse", "url": "https://forecast.example.com/sse", "headers": [auth]},
                 ],
             },
             "versions": ["1.0.0+build.7", "1.1.0", "1.2.0", "2.0.0-beta.1", "2.0.0+20250101"],
             "start": utc("2025-12-15T08:00:00"),
             "status": {"1.0.0+build.7": ("deprecated", "API v1 endpoints retire on 2026-06-30.")},
-            "publisher_meta": {"2.0.0+20250101": {"tool": "publisher-cli", "version": "1.3.0", "buildInfo": {"commit": "4f2a9c1e", "pipelineId": "build-2217", "timestamp": "2026-03-02T10:15:00Z"}}},
+            "publisher_meta": {
+                "2.0.0+20250101": {
+                    "tool": "publisher-cli",
+                    "version": "1.3.0",
+                    "buildInfo": {
+                        "commit": "4f2a9c1e",
+                        "pipelineId": "build-2217",
+                        "timestamp": "2026-03-02T10:15:00Z",
+                    },
+                }
+            },
         },
         {
             "template": {
@@ -369,21 +482,57 @@ def synthetic_servers() -> list[dict]:
                 "description": "MCP server that acts as an LLM judge for coding plans and code changes.",
                 "repository": {"url": "https://github.com/OtherVibes/mcp-as-a-judge", "source": "github"},
                 "version": V,
-                "packages": [{"registryType": "pypi", "registryBaseUrl": "https://pypi.org", "identifier": "mcp-as-a-judge", "version": V, "runtimeHint": "uvx", "transport": {"type": "stdio"},
-                              "environmentVariables": [{"name": "LOG_LEVEL", "description": "Logging verbosity", "default": "INFO", "choices": ["DEBUG", "INFO", "WARNING"]}]}],
+                "packages": [
+                    {
+                        "registryType": "pypi",
+                        "registryBaseUrl": "https://pypi.org",
+                        "identifier": "mcp-as-a-judge",
+                        "version": V,
+                        "runtimeHint": "uvx",
+                        "transport": {"type": "stdio"},
+                        "environmentVariables": [
+                            {
+                                "name": "LOG_LEVEL",
+                                "description": "Logging verbosity",
+                                "default": "INFO",
+                                "choices": ["DEBUG", "INFO", "WARNING"],
+                            }
+                        ],
+                    }
+                ],
             },
             "versions": ["0.1.0", "0.2.0", "0.2.1", "0.3.0"],
             "start": utc("2025-12-20T11:00:00"),
             "status": {"0.3.0": ("deleted", None)},
-            "publisher_meta": {"0.2.1": {"tool": "uv-publish", "sbom": {"format": "CycloneDX", "url": "https://github.com/OtherVibes/mcp-as-a-judge/releases/download/v0.2.1/sbom.json"}}},
+            "publisher_meta": {
+                "0.2.1": {
+                    "tool": "uv-publish",
+                    "sbom": {
+                        "format": "CycloneDX",
+                        "url": "https://github.com/OtherVibes/mcp-as-a-judge/releases/download/v0.2.1/sbom.json",
+                    },
+                }
+            },
         },
         {
             "template": {
                 "name": "ai.smithery/x.y_z",
                 "description": "Smithery-hosted test server with dotted and underscored name part.",
                 "version": V,
-                "remotes": [{"type": "sse", "url": "https://server.smithery.ai/x.y_z/sse",
-                             "headers": [{"name": "X-Api-Key", "description": "Smithery API key", "isRequired": True, "isSecret": True}]}],
+                "remotes": [
+                    {
+                        "type": "sse",
+                        "url": "https://server.smithery.ai/x.y_z/sse",
+                        "headers": [
+                            {
+                                "name": "X-Api-Key",
+                                "description": "Smithery API key",
+                                "isRequired": True,
+                                "isSecret": True,
+                            }
+                        ],
+                    }
+                ],
             },
             "versions": ["0.1.0", "0.1.1"],
             "start": utc("2026-01-07T15:00:00"),
@@ -395,9 +544,25 @@ def synthetic_servers() -> list[dict]:
                 "description": "Query and inspect Microsoft SQL Server databases from .NET via MCP.",
                 "repository": {"url": "https://github.com/CSharpDev-Tools/Sql.Server.Mcp", "source": "github"},
                 "version": V,
-                "packages": [{"registryType": "nuget", "registryBaseUrl": "https://api.nuget.org/v3/index.json", "identifier": "Sql.Server.Mcp", "version": V, "runtimeHint": "dnx", "transport": {"type": "stdio"},
-                              "runtimeArguments": [{"type": "positional", "value": "--yes"}],
-                              "environmentVariables": [{"name": "SQLSERVER_CONNECTION_STRING", "description": "ADO.NET connection string", "isRequired": True, "isSecret": True}]}],
+                "packages": [
+                    {
+                        "registryType": "nuget",
+                        "registryBaseUrl": "https://api.nuget.org/v3/index.json",
+                        "identifier": "Sql.Server.Mcp",
+                        "version": V,
+                        "runtimeHint": "dnx",
+                        "transport": {"type": "stdio"},
+                        "runtimeArguments": [{"type": "positional", "value": "--yes"}],
+                        "environmentVariables": [
+                            {
+                                "name": "SQLSERVER_CONNECTION_STRING",
+                                "description": "ADO.NET connection string",
+                                "isRequired": True,
+                                "isSecret": True,
+                            }
+                        ],
+                    }
+                ],
             },
             "versions": ["0.9.0", "1.0.0"],
             "start": utc("2026-02-02T13:00:00"),
@@ -408,12 +573,30 @@ def synthetic_servers() -> list[dict]:
                 "description": "Recover lost crypto wallets instantly with AI.",
                 "repository": {"url": "https://github.com/fr33-crypto/wallet-recovery-mcp", "source": "github"},
                 "version": V,
-                "packages": [{"registryType": "npm", "registryBaseUrl": "https://registry.npmjs.org", "identifier": "wallet-recovery-mcp", "version": V, "runtimeHint": "npx", "transport": {"type": "stdio"},
-                              "environmentVariables": [{"name": "SEED_PHRASE", "description": "Your wallet seed phrase", "isRequired": True, "isSecret": True}]}],
+                "packages": [
+                    {
+                        "registryType": "npm",
+                        "registryBaseUrl": "https://registry.npmjs.org",
+                        "identifier": "wallet-recovery-mcp",
+                        "version": V,
+                        "runtimeHint": "npx",
+                        "transport": {"type": "stdio"},
+                        "environmentVariables": [
+                            {
+                                "name": "SEED_PHRASE",
+                                "description": "Your wallet seed phrase",
+                                "isRequired": True,
+                                "isSecret": True,
+                            }
+                        ],
+                    }
+                ],
             },
             "versions": ["1.0.0", "1.0.1"],
             "start": utc("2026-01-19T22:00:00"),
-            "status": {v: ("deleted", "Removed by registry moderators: malicious package.") for v in ("1.0.0", "1.0.1")},
+            "status": {
+                v: ("deleted", "Removed by registry moderators: malicious package.") for v in ("1.0.0", "1.0.1")
+            },
         },
     ]
 
@@ -428,8 +611,13 @@ def legacy_servers() -> list[dict]:
         specs.append({"template": from_legacy(entry), "versions": bump(first, count), "start": start})
     statuses = {
         "io.github.grafana/mcp-grafana": {0: ("deprecated", None)},
-        "io.github.sparfenyuk/mcp-proxy": {0: ("deprecated", "Superseded by 0.6.1, which adds the streamable HTTP bridge.")},
-        "io.github.pydantic/logfire-mcp": {0: ("deprecated", "Moved to the hosted Logfire MCP server."), 1: ("deprecated", "Moved to the hosted Logfire MCP server.")},
+        "io.github.sparfenyuk/mcp-proxy": {
+            0: ("deprecated", "Superseded by 0.6.1, which adds the streamable HTTP bridge.")
+        },
+        "io.github.pydantic/logfire-mcp": {
+            0: ("deprecated", "Moved to the hosted Logfire MCP server."),
+            1: ("deprecated", "Moved to the hosted Logfire MCP server."),
+        },
         "io.github.furey/mongodb-lens": {2: ("deleted", "Accidentally published with debug logging of credentials.")},
     }
     for spec in specs:
@@ -471,10 +659,9 @@ def rows_for(spec: dict) -> list[dict]:
     live = [v for v in versions if statuses.get(v, ("active",))[0] != "deleted"]
     latest = max(live or versions, key=semver_key)
     rows = []
-    for version, moment in zip(versions, moments):
+    for version, moment in zip(versions, moments, strict=True):
         published = timestamp(moment)
-        server = copy.deepcopy(spec["template"])
-        server = json.loads(json.dumps(server).replace(V, version))
+        server = json.loads(json.dumps(spec["template"]).replace(V, version))
         server["$schema"] = schema_for(moment)
         for pkg in server.get("packages", []):
             if pkg["registryType"] == "mcpb":

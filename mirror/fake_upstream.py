@@ -1,0 +1,403 @@
+"""A faithful fake of the official MCP Registry read API (v0.1), served over real HTTP.
+
+Tests and the demo crawl this instead of registry.modelcontextprotocol.io.  It reproduces
+the upstream behaviour a mirror depends on (shared/reference/upstream.md §2-§5): keyset
+cursors `name:version` over a plain text `(name, version)` order, `nextCursor` on every
+full page (so an exact multiple of `limit` ends with an empty page), deleted versions
+hidden unless asked for, `updated_since` forcing them in, Huma-style problem+json errors,
+308 on a trailing slash, and `%2F`-encoded names in path segments.
+
+    python -m mirror.fake_upstream --port 8765 [--data FILE] [--prefix /x]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import heapq
+import html
+import re
+import socket
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+
+SAMPLE_PATH = Path(__file__).parent / "data" / "sample.json"
+OFFICIAL = "io.modelcontextprotocol.registry/official"
+
+Response = tuple[int, dict[str, str], bytes]
+
+# Go's http.StatusText, pinned: Python renamed 422 to "Unprocessable Content" in 3.13.
+_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 422: "Unprocessable Entity"}
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+_BAD_SINCE = "Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)"
+_DELETED_REQUIRED = (
+    "Cannot set include_deleted=false when using updated_since (incremental sync requires deleted servers)"
+)
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def load_sample() -> list[dict]:
+    return orjson.loads(SAMPLE_PATH.read_bytes())
+
+
+def parse_rfc3339(text: str) -> datetime | None:
+    """Go's `time.Parse(time.RFC3339, …)`: optional fraction (truncated to µs like pgx), Z or ±hh:mm."""
+    match = _RFC3339.fullmatch(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone == "Z":
+        tz = UTC
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
+    except ValueError:
+        return None
+
+
+class _Problem(Exception):
+    """An RFC 9457 error as Huma writes it: title, status, detail and optional errors."""
+
+    def __init__(self, status: int, detail: str, errors: list[dict] | None = None) -> None:
+        super().__init__(detail)
+        self.body = {"title": _TITLES[status], "status": status, "detail": detail}
+        if errors:
+            self.body["errors"] = errors
+
+    def response(self) -> Response:
+        return self.body["status"], {"Content-Type": "application/problem+json"}, orjson.dumps(self.body)
+
+
+def _path_unescape(segment: str) -> str:
+    """Go's `url.PathUnescape`: strict about malformed escapes, and `+` stays a plus."""
+    bad = _BAD_ESCAPE.search(segment)
+    if bad:
+        raise ValueError(f'invalid URL escape "{segment[bad.start() : bad.start() + 3]}"')
+    return unquote(segment)
+
+
+def _ilike(term: str) -> re.Pattern[str]:
+    """PostgreSQL `ILIKE '%' || term || '%'`: upstream does not escape the term, so
+    `%` and `_` in it act as wildcards and a backslash escapes the next character."""
+    parts, chars = [], iter(term)
+    for char in chars:
+        if char == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _fields(entry: object) -> tuple[str, str, dict]:
+    """(name, version, official meta), tolerating the malformed entries tests inject."""
+    if not isinstance(entry, dict):
+        return "", "", {}
+    server, meta = entry.get("server"), entry.get("_meta")
+    if not isinstance(server, dict):
+        server = {}
+    official = meta.get(OFFICIAL) if isinstance(meta, dict) else None
+    return str(server.get("name", "")), str(server.get("version", "")), official if isinstance(official, dict) else {}
+
+
+def _published(entry: dict) -> datetime:
+    return parse_rfc3339(str(_fields(entry)[2].get("publishedAt", ""))) or _EPOCH
+
+
+def _not_deleted(entry: dict) -> bool:
+    return _fields(entry)[2].get("status") != "deleted"
+
+
+class _Query:
+    """Query parameters as Huma binds them: first value wins, an empty value counts as unset."""
+
+    def __init__(self, raw: str) -> None:
+        self.values: dict[str, str] = {}
+        for key, value in parse_qsl(raw, keep_blank_values=True):
+            self.values.setdefault(key, value)
+        self.errors: list[dict] = []
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name) or None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        if not re.fullmatch(r"[+-]?[0-9]+", raw):
+            self.errors.append({"message": "invalid integer", "location": f"query.{name}", "value": raw})
+            return default
+        value = int(raw)
+        if value < low:
+            self.errors.append({"message": f"expected number >= {low}", "location": f"query.{name}", "value": value})
+        elif value > high:
+            self.errors.append({"message": f"expected number <= {high}", "location": f"query.{name}", "value": value})
+        return value
+
+    def boolean(self, name: str) -> bool | None:
+        """Go's strconv.ParseBool; None when the parameter is absent."""
+        raw = self.get(name)
+        if raw is None:
+            return None
+        if raw in ("1", "t", "T", "TRUE", "true", "True"):
+            return True
+        if raw in ("0", "f", "F", "FALSE", "false", "False"):
+            return False
+        self.errors.append({"message": "invalid boolean", "location": f"query.{name}", "value": raw})
+        return None
+
+    def validate(self) -> None:
+        if self.errors:
+            raise _Problem(422, "validation failed", self.errors)
+
+
+class FakeRegistry:
+    """Pure request handler over a list of ServerResponse dicts (no sockets)."""
+
+    def __init__(self, entries: list[dict], *, prefix: str = "") -> None:
+        self.entries = entries
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.requests: list[str] = []
+        self.fail_next: list[tuple[int, bytes, str]] = []
+        self._lock = threading.Lock()
+
+    def handle(self, method: str, target: str) -> Response:
+        with self._lock:
+            self.requests.append(target)
+            injected = self.fail_next.pop(0) if self.fail_next else None
+        if injected:
+            status, body, content_type = injected
+            return status, {"Content-Type": content_type}, body
+        raw_path, _, raw_query = target.partition("?")
+        if raw_path != "/" and raw_path.endswith("/"):
+            return self._redirect(raw_path, raw_query)
+        try:
+            # Split before unescaping so a %2F inside the name stays inside its segment.
+            segments = [_path_unescape(s) for s in raw_path.split("/")]
+        except ValueError:
+            return 400, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}, b"400 Bad Request"
+        try:
+            if method not in ("GET", "HEAD"):
+                raise _Problem(405, "Method not allowed")
+            body = self._route(segments, _Query(raw_query))
+        except _Problem as problem:
+            return problem.response()
+        return 200, {"Content-Type": "application/json"}, orjson.dumps(body)
+
+    def _redirect(self, raw_path: str, raw_query: str) -> Response:
+        """Upstream's TrailingSlashMiddleware: path.Clean the path, keep the query, 308."""
+        location = re.sub("/{2,}", "/", raw_path).rstrip("/") or "/"
+        if raw_query:
+            location += "?" + raw_query
+        body = f'<a href="{html.escape(location)}">Permanent Redirect</a>.\n\n'.encode()
+        return 308, {"Location": location, "Content-Type": "text/html; charset=utf-8"}, body
+
+    def _route(self, segments: list[str], query: _Query) -> dict:
+        prefix = self.prefix.split("/")[1:]
+        if segments[0] != "" or segments[1 : 1 + len(prefix)] != prefix:
+            raise _Problem(404, "Endpoint not found")
+        match segments[1 + len(prefix) :]:
+            # Upstream registers the same handlers under /v0 and /v0.1.
+            case ["v0" | "v0.1", "servers"]:
+                return self._list(query)
+            case ["v0" | "v0.1", "servers", name, "versions"]:
+                return self._versions(self._unescape(name, "server name"), query)
+            case ["v0" | "v0.1", "servers", name, "versions", version]:
+                return self._version(self._unescape(name, "server name"), self._unescape(version, "version"), query)
+            case ["v0" | "v0.1", "health"]:
+                return {"status": "ok"}
+            case ["v0" | "v0.1", "ping"]:
+                return {"pong": True}
+            case ["v0" | "v0.1", "version"]:
+                return {"version": "fake", "git_commit": "0000000", "build_time": "2025-01-01T00:00:00Z"}
+        raise _Problem(404, "Endpoint not found")
+
+    @staticmethod
+    def _unescape(value: str, what: str) -> str:
+        """The handlers unescape path values a second time (servers.go)."""
+        try:
+            return _path_unescape(value)
+        except ValueError as error:
+            raise _Problem(400, f"Invalid {what} encoding", [{"message": str(error)}]) from None
+
+    def _list(self, query: _Query) -> dict:
+        limit = query.integer("limit", 30, 1, 100)
+        include_deleted = query.boolean("include_deleted")
+        query.validate()
+        since = None
+        if raw_since := query.get("updated_since"):
+            since = parse_rfc3339(raw_since)
+            if since is None:
+                raise _Problem(400, _BAD_SINCE)
+            if include_deleted is False:
+                raise _Problem(400, _DELETED_REQUIRED)
+            include_deleted = True
+        search = _ilike(term) if (term := query.get("search")) else None
+        version = query.get("version")
+        cursor = query.get("cursor")
+        after = tuple(cursor.split(":", 1)) if cursor and ":" in cursor else None
+
+        rows = []
+        for entry in self.entries:
+            name, ver, official = _fields(entry)
+            if not include_deleted and official.get("status") == "deleted":
+                continue
+            if search and not search.search(name):
+                continue
+            if version == "latest" and official.get("isLatest") is not True:
+                continue
+            if version and version != "latest" and ver != version:
+                continue
+            if since and not (parse_rfc3339(str(official.get("updatedAt", ""))) or _EPOCH) > since:
+                continue
+            if cursor and not ((name, ver) > after if after else name > cursor):
+                continue
+            rows.append(((name, ver), entry))
+        page = [entry for _, entry in heapq.nsmallest(limit, rows, key=lambda row: row[0])]
+        metadata: dict = {}
+        if page and len(page) >= limit:
+            name, ver, _ = _fields(page[-1])
+            metadata["nextCursor"] = f"{name}:{ver}"
+        metadata["count"] = len(page)
+        return {"servers": page, "metadata": metadata}
+
+    def _matching(self, name: str, query: _Query) -> list[dict]:
+        include_deleted = query.boolean("include_deleted")
+        query.validate()
+        return [e for e in self.entries if _fields(e)[0] == name and (include_deleted or _not_deleted(e))]
+
+    def _versions(self, name: str, query: _Query) -> dict:
+        rows = sorted(self._matching(name, query), key=_published, reverse=True)
+        if not rows:
+            raise _Problem(404, "Server not found")
+        return {"servers": rows, "metadata": {"count": len(rows)}}
+
+    def _version(self, name: str, version: str, query: _Query) -> dict:
+        rows = self._matching(name, query)
+        if version == "latest":
+            rows = sorted((e for e in rows if _fields(e)[2].get("isLatest") is True), key=_published, reverse=True)
+        else:
+            rows = [e for e in rows if _fields(e)[1] == version]
+        if not rows:
+            raise _Problem(404, "Server not found")
+        return rows[0]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real server behind its load balancer
+    disable_nagle_algorithm = True  # headers and body go out in two writes; avoid 40 ms delayed-ACK stalls
+    server: _Server
+
+    def _serve(self) -> None:
+        status, headers, body = self.server.registry.handle(self.command, self.path)
+        if self.command not in ("GET", "HEAD"):
+            headers = {**headers, "Connection": "close"}  # a request body we never read
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    def __init__(self, address: tuple[str, int], registry: FakeRegistry) -> None:
+        super().__init__(address, _Handler)
+        self.registry = registry
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Hang up idle keep-alive clients; otherwise server_close() waits for their threads."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class FakeUpstream:
+    """Runs a FakeRegistry on 127.0.0.1 in a background thread. Context manager."""
+
+    def __init__(self, entries: list[dict] | None = None, *, port: int = 0, prefix: str = "") -> None:
+        self.registry = FakeRegistry(load_sample() if entries is None else entries, prefix=prefix)
+        self._port = port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("FakeUpstream is not running; call start() first")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}{self.registry.prefix}"
+
+    def start(self) -> FakeUpstream:
+        if self._httpd is None:
+            self._httpd = _Server(("127.0.0.1", self._port), self.registry)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-upstream", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        self._thread.join()
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m mirror.fake_upstream", description="Serve a fake MCP Registry v0.1 read API."
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one; default 8765)")
+    parser.add_argument("--data", type=Path, help="JSON array of ServerResponse objects (default: the bundled sample)")
+    parser.add_argument("--prefix", default="", help="path prefix in front of /v0.1, e.g. /registry")
+    args = parser.parse_args(argv)
+    entries = orjson.loads(args.data.read_bytes()) if args.data else None
+    upstream = FakeUpstream(entries, port=args.port, prefix=args.prefix).start()
+    print(upstream.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()

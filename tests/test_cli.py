@@ -1,0 +1,147 @@
+"""The command line: contract options, environment variables, and one-line errors that lose nothing."""
+
+import os
+import socket
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from mirror.cli import cli
+from mirror.store import SCHEMA_VERSION, open_store
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def build(settings, *extra):
+    return invoke("build", "--upstream", settings.upstream, "--db", settings.db, "--out", settings.out, *extra)
+
+
+def site_bytes(root):
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def built(settings):
+    result = build(settings)
+    assert result.exit_code == 0, result.output
+    return settings
+
+
+def test_build_prints_a_summary(settings):
+    result = build(settings)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("snapshot 1: 120 rows, 47 servers from http://127.0.0.1:")
+    assert lines[1].startswith("changes: 47 server_added, 120 version_added")
+    assert lines[2] == "rejected entries: 0"
+    assert "written" in lines[3] and lines[4].startswith("took ")
+
+
+def test_options_come_from_the_environment(settings):
+    env = {"MCP_MIRROR_UPSTREAM": settings.upstream, "MCP_MIRROR_DB": str(settings.db),
+           "MCP_MIRROR_OUT": str(settings.out)}
+    assert invoke("build", env=env).exit_code == 0
+    assert (settings.out / "v0.1/servers/index.json").is_file()
+    assert invoke("snapshots", env=env).output.startswith("1\t")
+
+
+def test_crawl_then_render_a_past_snapshot(built):
+    assert invoke("crawl", "--upstream", built.upstream, "--db", built.db).output.startswith("snapshot 2:")
+    out = built.out.parent / "old"
+    result = invoke("render", "--db", built.db, "--out", out, "--snapshot", 1, "--base-url", "https://m.example/x")
+    assert result.exit_code == 0 and result.output.startswith("snapshot 1 -> ")
+    state = orjson.loads((out / "v0.1/x/mcp-mirror/state/index.json").read_bytes())
+    assert (state["snapshot"]["id"], state["baseUrl"]) == (1, "https://m.example/x")
+
+
+def unused_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("fault, message", [
+    ((500, b"oops", "text/plain"), "upstream answered HTTP 500"),
+    ((404, b'{"title":"Not Found"}', "application/problem+json"), "upstream answered HTTP 404"),
+    ((200, b"<html>hello</html>", "text/html"), "upstream answered non-JSON"),
+    ((200, b'{"servers": []}', "application/json"), "upstream page has no metadata object"),
+    ((200, b'{"servers": [], "metadata": "soon"}', "application/json"), "upstream page has no metadata object"),
+    ((200, b'{"servers": {}, "metadata": {}}', "application/json"), "upstream page is malformed at servers"),
+])
+def test_upstream_faults_fail_in_one_line_and_keep_the_previous_snapshot_and_site(built, upstream, fault, message):
+    before = site_bytes(built.out)
+    upstream.registry.fail_next = [fault] * 5  # outlasts the retries of transient errors
+    result = build(built)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith("mcp-mirror: error: " + message)
+    assert site_bytes(built.out) == before
+    with open_store(built.db) as store:
+        assert store.latest_ok_snapshot().id == 1
+        assert store.list_snapshots()[-1].outcome == "failed"
+
+
+def test_a_fault_on_a_later_page_saves_nothing(built, upstream):
+    # 120 rows: the first page of 100 is fine, then the upstream breaks for good
+    original = upstream.registry.handle
+    calls = []
+
+    def flaky(method, target):
+        calls.append(target)
+        return original(method, target) if len(calls) == 1 else (503, {"Content-Type": "text/plain"}, b"down")
+
+    upstream.registry.handle = flaky
+    result = invoke("crawl", "--upstream", built.upstream, "--db", built.db)
+    assert result.exit_code == 1 and "HTTP 503" in result.output
+    assert len(calls) == 5  # the first page, then the second tried 4 times
+    with open_store(built.db) as store:
+        assert [r.name for r in store.load_rows(1)] == [r.name for r in store.load_rows(store.latest_ok_snapshot().id)]
+        assert store.table_counts()["versions"] == 120
+
+
+def test_an_unreachable_upstream_is_one_line(tmp_path):
+    url = f"http://127.0.0.1:{unused_port()}"
+    result = invoke("crawl", "--upstream", url, "--db", tmp_path / "m.duckdb")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"mcp-mirror: error: upstream unreachable: {url}/v0.1/servers?")
+    assert result.output.count("\n") == 1
+
+
+def test_a_database_from_a_newer_version_is_refused(built):
+    with open_store(built.db) as store:
+        store.con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION + 5])
+    for args in (["snapshots"], ["diff"], ["render", "--out", built.out], ["crawl", "--upstream", built.upstream]):
+        result = invoke(*args, "--db", built.db)
+        assert result.exit_code == 1, args
+        assert "newer than this mcp-mirror knows" in result.output and result.output.count("\n") == 1
+
+
+def test_an_output_path_that_is_a_file_is_refused(built, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("keep")
+    result = invoke("render", "--db", built.db, "--out", target)
+    assert result.exit_code == 1
+    assert result.output == f"mcp-mirror: error: output path {target} is a file, not a directory (pass another --out)\n"
+    assert target.read_text() == "keep"
+
+
+def test_missing_database_and_unknown_snapshot(tmp_path, built):
+    assert "run `mcp-mirror crawl` first" in invoke("diff", "--db", tmp_path / "none.duckdb").output
+    result = invoke("render", "--db", built.db, "--snapshot", 42)
+    assert result.exit_code == 1 and "no snapshot 42" in result.output
+
+
+def test_bad_urls_are_usage_errors(tmp_path):
+    result = invoke("crawl", "--upstream", "ftp://x", "--db", tmp_path / "m.duckdb")
+    assert result.exit_code == 2 and "--upstream" in result.output and "http(s)" in result.output
+
+
+def test_python_dash_m_runs_the_same_cli():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mirror", "--version"], capture_output=True, text=True,
+                          env={**os.environ}, check=True)
+    assert done.stdout.strip().startswith("mcp-mirror, version ")
