@@ -111,28 +111,32 @@ def _plan_lists(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: di
                     chunk, next_cursor=str(offset + size) if more else None)
     # For hosts that route only by path: /v0.1/servers answers the first default page.
     plan[paths.view_file(paths.servers_dir())] = plan[paths.page_file("default", DEFAULT_PAGE_SIZE, "0")]
-    plan[paths.view_file(paths.servers_dir(), True)] = plan[paths.page_file("include-deleted", DEFAULT_PAGE_SIZE, "0")]
 
 
 def _plan_servers(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict) -> None:
+    """Per-server documents. An `include-deleted.json` view is written only where it differs
+    from `index.json`: routing tries it first and falls back to the default view."""
     by_name: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_name[row.name].append(row)
     for name, versions in by_name.items():
         newest_first = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
+        views = {}
         for with_deleted in (False, True):
             shown = [row for row in newest_first if with_deleted or row.status != "deleted"]
-            if shown:
-                plan[paths.view_file(paths.versions_dir(name), with_deleted)] = list_document(
-                    [items[row.key] for row in shown])
             latest = latest_row(row for row in shown if row.is_latest)
-            if latest is not None:
-                plan[paths.view_file(paths.latest_dir(name), with_deleted)] = items[latest.key]
+            views[with_deleted] = {
+                paths.versions_dir(name): list_document([items[row.key] for row in shown]) if shown else None,
+                paths.latest_dir(name): items[latest.key] if latest else None,
+            }
+        for directory, document in views[False].items():
+            if document is not None:
+                plan[paths.view_file(directory)] = document
+            if views[True][directory] not in (None, document):
+                plan[paths.view_file(directory, True)] = views[True][directory]
         for row in versions:
-            directory = paths.version_dir(name, row.version)
-            plan[paths.view_file(directory, True)] = items[row.key]
-            if row.status != "deleted":
-                plan[paths.view_file(directory)] = items[row.key]
+            deleted = row.status == "deleted"
+            plan[paths.view_file(paths.version_dir(name, row.version), deleted)] = items[row.key]
 
 
 def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> bytes:
@@ -245,8 +249,6 @@ def _write_if_changed(root: Path, rel: PurePosixPath, data: bytes) -> bool:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:

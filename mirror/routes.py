@@ -47,8 +47,8 @@ def resolve(path: str, query: Mapping[str, str]) -> Answer:
         return _problem("bad-include-deleted", 422)
     directory = PurePosixPath(*parts)
     missing = "server-not-found" if len(parts) > 2 and parts[1] == "servers" else "endpoint-not-found"
-    return Answer(200, (paths.view_file(directory, include_deleted in _TRUE),),
-                  fallback=problem_file(missing))
+    views = (paths.view_file(directory, True),) if include_deleted in _TRUE else ()
+    return Answer(200, (*views, paths.view_file(directory)), fallback=problem_file(missing))
 
 
 def resolve_list(query: Mapping[str, str]) -> Answer:

@@ -67,6 +67,9 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
     assert paths.view_file(paths.versions_dir("io.github.b/gone")) not in plan
     assert paths.view_file(paths.latest_dir("io.github.b/gone")) not in plan
     assert paths.view_file(paths.latest_dir("io.github.b/gone"), True) in plan
+    # the deleted view exists only where it differs from the default one
+    assert paths.view_file(paths.version_dir(tool, "1.10.0"), True) not in plan
+    assert paths.view_file(paths.latest_dir(tool), True) not in plan
 
 
 def test_pages_chain_with_cursors_until_the_last():

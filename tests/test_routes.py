@@ -55,7 +55,7 @@ def test_api_paths_answer_their_index_file():
     assert first(answer) == PurePosixPath("v0.1/servers/io.github.x/y/versions/1.0.0+b/index.json")
     assert answer.fallback == problem_file("server-not-found")
     deleted = routes.resolve("/v0.1/servers/io.github.x/y/versions", {"include_deleted": "true"})
-    assert first(deleted).name == "include-deleted.json"
+    assert [f.name for f in deleted.files] == ["include-deleted.json", "index.json"]
     assert routes.resolve("/v0.1/nothing", {}).fallback == problem_file("endpoint-not-found")
 
 
