@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_PORT ?= 8000
 UPSTREAM_PORT ?= 8765
 
-.PHONY: install test demo bench clean golden
+.PHONY: install system-deps test demo bench clean golden
 
 install: $(VENV)/.installed
 
@@ -15,7 +15,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: install
+# The conformance tests run a real nginx. As root (CI, containers) it is installed from
+# apt; the Debian package may start a system nginx on port 80, which is stopped again.
+system-deps:
+	@if command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx \
+			&& { service nginx stop >/dev/null 2>&1 || true; }; \
+	elif [ "$$MCP_MIRROR_SKIP_NGINX" != 1 ]; then \
+		echo "nginx is not installed: the conformance tests will fail. Install it" \
+			"(sudo apt-get install nginx) or set MCP_MIRROR_SKIP_NGINX=1 to skip them." >&2; \
+	fi
+
+test: install system-deps
 	$(PY) -m pytest -q
 
 demo: install

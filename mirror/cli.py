@@ -14,7 +14,7 @@ from typing import Any
 import click
 import orjson
 
-from mirror import __version__, pipeline
+from mirror import __version__, hosts, pipeline
 from mirror.diff import KINDS
 from mirror.errors import MirrorError, UsageError
 from mirror.settings import DEFAULT_BASE_URL, DEFAULT_DB, DEFAULT_OUT, DEFAULT_UPSTREAM, Settings
@@ -41,6 +41,9 @@ def db_option(f: Callable) -> Callable:
 
 
 def out_options(f: Callable) -> Callable:
+    f = click.option("--host", "host", envvar="MCP_MIRROR_HOST", default=hosts.DEFAULT_PROFILE, show_default=True,
+                     type=click.Choice(list(hosts.PROFILES)),
+                     help="Host profile the tree is made for (env MCP_MIRROR_HOST); see `mcp-mirror host-config`.")(f)
     f = click.option("--base-url", envvar="MCP_MIRROR_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
                      help="Public URL the site will be served at; its path becomes the API prefix "
                           "(env MCP_MIRROR_BASE_URL).")(f)
@@ -154,14 +157,14 @@ def describe(change: pipeline.Change) -> str:
 @db_option
 @out_options
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to render (default: the latest).")
-def render(db: Path, out: Path, base_url: str, snapshot_id: int | None) -> None:
+def render(db: Path, out: Path, base_url: str, host: str, snapshot_id: int | None) -> None:
     """Write the static v0.1 API tree of a snapshot.
 
     Same snapshot, same bytes: unchanged files are not rewritten.
 
-    Example: mcp-mirror render --out site --base-url https://example.org/mcp
+    Example: mcp-mirror render --out site --base-url https://example.org/mcp --host netlify
     """
-    result = pipeline.render(make_settings(db=db, out=out, base_url=base_url), snapshot_id=snapshot_id)
+    result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, host=host), snapshot_id=snapshot_id)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
                f"{w.removed} removed")
@@ -173,14 +176,14 @@ def render(db: Path, out: Path, base_url: str, snapshot_id: int | None) -> None:
 @out_options
 @click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def build(upstream: str, db: Path, out: Path, base_url: str, full: bool, as_json: bool) -> None:
+def build(upstream: str, db: Path, out: Path, base_url: str, host: str, full: bool, as_json: bool) -> None:
     """Crawl, diff and render in one go, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
     """
     progress = progress_printer()
     try:
-        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url),
+        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, host=host),
                                 progress=progress)
     finally:
         end_progress(progress)
@@ -229,6 +232,22 @@ def print_urls(directory: Path, url: str) -> None:
     click.echo(f"  v0.1 API: {url}/v0.1/servers?version=latest")
     click.echo(f"  state:    {url}/v0.1/x/mcp-mirror/state")
     click.echo(f"Point VS Code's chat.mcp.gallery.serviceUrl at {url}")
+
+
+@cli.command("host-config")
+@click.argument("profile", type=click.Choice(list(hosts.PROFILES)))
+@out_options
+def host_config(profile: str, out: Path, base_url: str, host: str) -> None:
+    """Print the server-side configuration for a host profile.
+
+    nginx: directives for inside a server {} block (root set to OUT's absolute path);
+    caddy: a site block; s3: the CloudFront Function and the distribution settings;
+    netlify, cloudflare-pages, static: everything lives in the tree, so this explains it.
+
+    Example: mcp-mirror host-config nginx --out /srv/mcp --base-url https://example.org/mcp
+    """
+    settings = make_settings(out=out, base_url=base_url)
+    click.echo(hosts.host_config(profile, out=settings.out, base_url=settings.base_url), nl=False)
 
 
 @cli.command()

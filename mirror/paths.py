@@ -18,13 +18,43 @@ DELETED_VIEW = "include-deleted.json"
 PAGES = "_pages"  # namespaces cannot contain "_", so this never clashes with a server
 EXTENSION = ("x", "mcp-mirror")  # upstream's convention for non-core endpoints: /v0.1/x/<ns>/...
 
+PAGE_SIZES = (10, 30, 100)
+DEFAULT_PAGE_SIZE = 30
+# (chain, only isLatest rows, deleted rows included); chains are what the list endpoint's
+# query parameters select, so each is a pre-rendered page sequence.
+CHAINS = {
+    "default": (False, False),
+    "latest": (True, False),
+    "include-deleted": (False, True),
+    "latest-include-deleted": (True, True),
+}
+PROBLEMS = {
+    "server-not-found": (404, "Not Found", "Server not found"),
+    "endpoint-not-found": (404, "Not Found", "Endpoint not found"),
+    "bad-limit": (422, "Unprocessable Entity", "limit must be an integer from 1 to 100"),
+    "bad-cursor": (400, "Bad Request", "Unknown cursor: use the exact metadata.nextCursor of the previous page"),
+    "bad-include-deleted": (422, "Unprocessable Entity", "include_deleted must be true or false"),
+    "bad-updated-since": (400, "Bad Request",
+                          "Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)"),
+    "updated-since-without-deleted": (400, "Bad Request",
+                                      "Cannot set include_deleted=false when using updated_since "
+                                      "(incremental sync requires deleted servers)"),
+    "search-unsupported": (400, "Bad Request",
+                           "This static mirror cannot search; fetch /v0.1/servers and filter by name, "
+                           "or use the search of the HTML catalog"),
+    "version-filter-unsupported": (400, "Bad Request",
+                                   "This static mirror answers only version=latest on /v0.1/servers; "
+                                   "use /v0.1/servers/{serverName}/versions/{version}"),
+}
 # Stricter than the schema's pattern, like upstream's validator: no leading or trailing
 # dots or dashes, so no `.`/`..` segments and no hidden files.
 _NAMESPACE = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _SHORT_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 NAME_RE = re.compile(rf"({_NAMESPACE})/({_SHORT_NAME})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-CURSOR_RE = re.compile(r"[0-9]{1,10}")
+# Characters a URL path segment may carry unencoded (RFC 3986 pchar), so a version never
+# needs escaping in a file name, a host's rewrite rule or a generated config.
+VERSION_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
+CURSOR_RE = re.compile(r"[0-9]{1,3}-[0-9]{1,10}")  # "<page size>-<offset>": names one page file
 
 
 def name_problem(name: str) -> str | None:
@@ -44,10 +74,10 @@ def version_problem(version: str) -> str | None:
         return "version is longer than 255 bytes"
     if version == "latest":
         return "version 'latest' is reserved"
-    if version in (".", "..") or "/" in version or "\\" in version:
-        return "version contains a path separator or is a dot segment"
-    if _CONTROL.search(version):
-        return "version contains control characters"
+    if version in (".", ".."):
+        return "version is a dot segment"
+    if not VERSION_RE.fullmatch(version):
+        return "version has characters a URL path segment cannot carry unencoded (space, /, ?, #, %, ...)"
     return None
 
 
@@ -55,8 +85,9 @@ def api_dir(*parts: str) -> PurePosixPath:
     return PurePosixPath(API, *parts)
 
 
-def view_file(directory: PurePosixPath, include_deleted: bool = False) -> PurePosixPath:
-    return directory / (DELETED_VIEW if include_deleted else DEFAULT_VIEW)
+def view_file(directory: PurePosixPath, include_deleted: bool = False, index: str = DEFAULT_VIEW) -> PurePosixPath:
+    """The file answering API path `directory`; plain file servers need `index="index.html"`."""
+    return directory / (DELETED_VIEW if include_deleted else index)
 
 
 def servers_dir() -> PurePosixPath:
@@ -80,8 +111,17 @@ def latest_dir(name: str) -> PurePosixPath:
     return versions_dir(name) / "latest"
 
 
-def page_file(chain: str, size: int, cursor: str) -> PurePosixPath:
-    return api_dir("servers", PAGES, chain, str(size), f"{cursor}.json")
+def cursor(size: int, offset: int) -> str:
+    """The mirror's own cursor: opaque to clients, the page file's name to hosts."""
+    return f"{size}-{offset}"
+
+
+def page_file(chain: str, token: str) -> PurePosixPath:
+    return api_dir("servers", PAGES, chain, f"{token}.json")
+
+
+def problem_file(slug: str) -> PurePosixPath:
+    return api_dir("_problems", f"{slug}.json")
 
 
 def extension_dir(*parts: str) -> PurePosixPath:

@@ -161,7 +161,7 @@ def render(settings: Settings, *, snapshot_id: int | None = None) -> RenderResul
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         rows = store.load_rows(snapshot.id)
-    plan = plan_site(snapshot, rows, base_url=settings.base_url)
+    plan = plan_site(snapshot, rows, base_url=settings.base_url, host=settings.host)
     return RenderResult(snapshot=snapshot, written=write_site(plan, settings.out))
 
 

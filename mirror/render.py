@@ -16,43 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jinja2
 import orjson
 
-from mirror import __version__, paths
+from mirror import __version__, hosts, paths
 from mirror.diff import latest_row
 from mirror.errors import RenderError
 from mirror.models import Row, Snapshot
+from mirror.templating import render_template
 
-PAGE_SIZES = (10, 30, 100)  # each a multiple of the first, so every cursor has a page of the smallest size
-DEFAULT_PAGE_SIZE = 30
-# (chain, only isLatest rows, deleted rows included); chains are what the list endpoint's
-# query parameters select, so each is a pre-rendered page sequence.
-CHAINS = {
-    "default": (False, False),
-    "latest": (True, False),
-    "include-deleted": (False, True),
-    "latest-include-deleted": (True, True),
-}
-PROBLEMS = {
-    "server-not-found": (404, "Not Found", "Server not found"),
-    "endpoint-not-found": (404, "Not Found", "Endpoint not found"),
-    "bad-limit": (422, "Unprocessable Entity", "limit must be an integer from 1 to 100"),
-    "bad-cursor": (400, "Bad Request", "Unknown cursor: use the exact metadata.nextCursor of the previous page"),
-    "bad-include-deleted": (422, "Unprocessable Entity", "include_deleted must be true or false"),
-    "bad-updated-since": (400, "Bad Request",
-                          "Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)"),
-    "updated-since-without-deleted": (400, "Bad Request",
-                                      "Cannot set include_deleted=false when using updated_since "
-                                      "(incremental sync requires deleted servers)"),
-    "search-unsupported": (400, "Bad Request",
-                           "This static mirror cannot search; fetch /v0.1/servers and filter by name, "
-                           "or use the search of the HTML catalog"),
-    "version-filter-unsupported": (400, "Bad Request",
-                                   "This static mirror answers only version=latest on /v0.1/servers; "
-                                   "use /v0.1/servers/{serverName}/versions/{version}"),
-}
-STATE_KEYS = ("generator", "snapshot", "baseUrl", "counts", "api")
 
 
 @dataclass(frozen=True)
@@ -69,23 +40,37 @@ class WriteResult:
 # -- phase 1: plan ---------------------------------------------------------------
 
 
-def plan_site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str) -> dict[PurePosixPath, bytes]:
-    """Every file of the tree for one snapshot; `rows` in (name, version) order."""
+def plan_site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str,
+              host: str = hosts.DEFAULT_PROFILE) -> dict[PurePosixPath, bytes]:
+    """Every file of the tree for one snapshot, as the host profile needs it."""
+    profile = hosts.get_profile(host)
     rows = sorted(rows, key=lambda row: row.key)
     items = {row.key: served_item(row) for row in rows}
     plan: dict[PurePosixPath, bytes] = {}
-    _plan_lists(plan, rows, items)
-    _plan_servers(plan, rows, items)
-    for slug, (status, title, detail) in PROBLEMS.items():
-        plan[problem_file(slug)] = _json({"title": title, "status": status, "detail": detail})
-    plan[paths.view_file(paths.api_dir("health"))] = _json({"status": "ok"})
-    plan[paths.view_file(paths.api_dir("ping"))] = _json({"pong": True})
-    plan[paths.view_file(paths.api_dir("version"))] = _json(
+    index = profile.index_name
+    if profile.query_routing:
+        _plan_pages(plan, rows, items)
+    else:
+        # Nothing can resolve a cursor: one page, latest versions, which is what VS Code asks for.
+        latest = [items[row.key] for row in rows if row.is_latest and row.status != "deleted"]
+        plan[paths.view_file(paths.servers_dir(), index=index)] = list_document(latest)
+    _plan_servers(plan, rows, items, index=index, deleted_views=profile.query_routing,
+                  dedupe=profile.fallback_lookup)
+    if profile.path_rewrites:
+        for slug, (status, title, detail) in paths.PROBLEMS.items():
+            plan[paths.problem_file(slug)] = _json({"title": title, "status": status, "detail": detail})
+    plan[paths.view_file(paths.api_dir("health"), index=index)] = _json({"status": "ok"})
+    plan[paths.view_file(paths.api_dir("ping"), index=index)] = _json({"pong": True})
+    plan[paths.view_file(paths.api_dir("version"), index=index)] = _json(
         {"version": f"mcp-mirror {__version__}", "git_commit": f"snapshot-{snapshot.id}",
          "build_time": snapshot.finished_at})
-    state = mirror_state(snapshot, rows, base_url=base_url)
-    plan[paths.state_file()] = _json(state, pretty=True)
-    plan[PurePosixPath("index.html")] = render_template("index.html", state=state, rows=rows, base_url=base_url)
+    state = mirror_state(snapshot, rows, base_url=base_url, profile=profile)
+    plan[paths.view_file(paths.extension_dir("state"), index=index)] = _json(state, pretty=True)
+    plan[PurePosixPath("index.html")] = render_template("index.html", state=state, rows=rows,
+                                                        base_url=base_url).encode()
+    if not profile.path_rewrites:
+        plan[PurePosixPath("404.html")] = render_template("404.html", state=state).encode()
+    plan.update(hosts.tree_files(profile, plan, base_url=base_url))
     return plan
 
 
@@ -99,23 +84,25 @@ def served_item(row: Row) -> bytes:
     return orjson.dumps(item)
 
 
-def _plan_lists(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict) -> None:
-    for chain, (latest_only, with_deleted) in CHAINS.items():
+def _plan_pages(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict) -> None:
+    for chain, (latest_only, with_deleted) in paths.CHAINS.items():
         selected = [items[row.key] for row in rows
                     if (with_deleted or row.status != "deleted") and (not latest_only or row.is_latest)]
-        for size in PAGE_SIZES:
+        for size in paths.PAGE_SIZES:
             for offset in range(0, max(len(selected), 1), size):
                 chunk = selected[offset : offset + size]
                 more = offset + size < len(selected)
-                plan[paths.page_file(chain, size, str(offset))] = list_document(
-                    chunk, next_cursor=str(offset + size) if more else None)
-    # For hosts that route only by path: /v0.1/servers answers the first default page.
-    plan[paths.view_file(paths.servers_dir())] = plan[paths.page_file("default", DEFAULT_PAGE_SIZE, "0")]
+                plan[paths.page_file(chain, paths.cursor(size, offset))] = list_document(
+                    chunk, next_cursor=paths.cursor(size, offset + size) if more else None)
+    # For clients of hosts that route only by path, /v0.1/servers answers the first default page.
+    plan[paths.view_file(paths.servers_dir())] = plan[paths.page_file("default", paths.cursor(paths.DEFAULT_PAGE_SIZE, 0))]
 
 
-def _plan_servers(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict) -> None:
-    """Per-server documents. An `include-deleted.json` view is written only where it differs
-    from `index.json`: routing tries it first and falls back to the default view."""
+def _plan_servers(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict, *,
+                  index: str, deleted_views: bool, dedupe: bool) -> None:
+    """Per-server documents, plus `include-deleted.json` views for hosts that can route
+    `include_deleted`. Hosts that can try a second file (`dedupe`) get those views only
+    where they differ from the default one; the others need every one."""
     by_name: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_name[row.name].append(row)
@@ -131,12 +118,16 @@ def _plan_servers(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: 
             }
         for directory, document in views[False].items():
             if document is not None:
-                plan[paths.view_file(directory)] = document
-            if views[True][directory] not in (None, document):
+                plan[paths.view_file(directory, index=index)] = document
+            wanted = views[True][directory] is not None and (not dedupe or views[True][directory] != document)
+            if deleted_views and wanted:
                 plan[paths.view_file(directory, True)] = views[True][directory]
         for row in versions:
-            deleted = row.status == "deleted"
-            plan[paths.view_file(paths.version_dir(name, row.version), deleted)] = items[row.key]
+            directory = paths.version_dir(name, row.version)
+            if row.status != "deleted":
+                plan[paths.view_file(directory, index=index)] = items[row.key]
+            if deleted_views and (row.status == "deleted" or not dedupe):
+                plan[paths.view_file(directory, True)] = items[row.key]
 
 
 def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> bytes:
@@ -147,7 +138,7 @@ def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> 
     return b'{"servers":[' + b",".join(items) + b'],"metadata":' + orjson.dumps(metadata) + b"}"
 
 
-def mirror_state(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str) -> dict[str, Any]:
+def mirror_state(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str, profile: hosts.Profile) -> dict[str, Any]:
     statuses = Counter(row.status for row in rows)
     return {
         "generator": f"mcp-mirror {__version__}",
@@ -156,36 +147,14 @@ def mirror_state(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str) -> d
         "baseUrl": base_url,
         "counts": {"rows": len(rows), "servers": len({row.name for row in rows}),
                    **{status: statuses.get(status, 0) for status in ("active", "deprecated", "deleted")}},
-        "api": {"pageSizes": list(PAGE_SIZES), "defaultPageSize": DEFAULT_PAGE_SIZE, "chains": list(CHAINS)},
+        "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
+                "chains": list(paths.CHAINS)} if profile.query_routing else {"pageSizes": [], "chains": []},
+        "host": {"profile": profile.name, **profile.capabilities()},
     }
-
-
-def problem_file(slug: str) -> PurePosixPath:
-    return paths.api_dir("_problems", f"{slug}.json")
 
 
 def _json(value: Any, *, pretty: bool = False) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE if pretty else 0)
-
-
-def templates_dir() -> Path:
-    """Templates ship inside the wheel as mirror/templates; a checkout keeps them at the top."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise RenderError("templates directory not found", hint="reinstall mcp-mirror")
-
-
-def render_template(name: str, **context: Any) -> bytes:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.globals["server_url"] = paths.server_url
-    return env.get_template(name).render(**context).encode()
 
 
 # -- phase 2: write --------------------------------------------------------------

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from mirror import paths
-from mirror.render import CHAINS, DEFAULT_PAGE_SIZE, PAGE_SIZES, problem_file
+from mirror.paths import CHAINS, DEFAULT_PAGE_SIZE, PAGE_SIZES, problem_file
 
 # What Go's strconv.ParseBool (upstream's query binding) accepts.
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
-_LIMIT = re.compile(r"[1-9][0-9]?|100")
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE)
+TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+LIMIT_RE = re.compile(r"[1-9][0-9]?|100")
+RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,50 +36,49 @@ def _problem(slug: str, status: int) -> Answer:
 
 def resolve(path: str, query: Mapping[str, str]) -> Answer:
     """`path` is percent-decoded and relative to the base URL; `query` holds the first
-    value of each parameter, decoded."""
+    value of each parameter, decoded. Empty values count as absent, as upstream binds them."""
+    query = {key: value for key, value in query.items() if value != ""}
     parts = [part for part in path.split("/") if part]
     if not parts or parts[0] != paths.API:
         return Answer(200, _static_candidates(parts), fallback=PurePosixPath("404.html"))
     if parts == [paths.API, "servers"]:
         return resolve_list(query)
     include_deleted = query.get("include_deleted")
-    if include_deleted is not None and include_deleted not in _TRUE | _FALSE:
+    if include_deleted is not None and include_deleted not in TRUE | FALSE:
         return _problem("bad-include-deleted", 422)
     directory = PurePosixPath(*parts)
     missing = "server-not-found" if len(parts) > 2 and parts[1] == "servers" else "endpoint-not-found"
-    views = (paths.view_file(directory, True),) if include_deleted in _TRUE else ()
+    views = (paths.view_file(directory, True),) if include_deleted in TRUE else ()
     return Answer(200, (*views, paths.view_file(directory)), fallback=problem_file(missing))
 
 
 def resolve_list(query: Mapping[str, str]) -> Answer:
-    """GET /v0.1/servers: pick the chain, page size and page for the query."""
+    """GET /v0.1/servers: pick the chain, page size and page for the query. The checks run
+    in this order everywhere (generated host configs repeat them)."""
     if query.get("search"):
         return _problem("search-unsupported", 400)
     version = query.get("version")
     if version and version != "latest":
         return _problem("version-filter-unsupported", 400)
     include_deleted = query.get("include_deleted")
-    if include_deleted is not None and include_deleted not in _TRUE | _FALSE:
+    if include_deleted is not None and include_deleted not in TRUE | FALSE:
         return _problem("bad-include-deleted", 422)
-    with_deleted = include_deleted in _TRUE
+    with_deleted = include_deleted in TRUE
     updated_since = query.get("updated_since")
     if updated_since is not None:
-        if not _RFC3339.fullmatch(updated_since):
+        if not RFC3339_RE.fullmatch(updated_since):
             return _problem("bad-updated-since", 400)
-        if include_deleted in _FALSE:
+        if include_deleted in FALSE:
             return _problem("updated-since-without-deleted", 400)
         with_deleted = True  # a superset of upstream's answer: items carry updatedAt to filter on
     limit = query.get("limit")
-    if limit is not None and not _LIMIT.fullmatch(limit):
+    if limit is not None and not LIMIT_RE.fullmatch(limit):
         return _problem("bad-limit", 422)
-    size = page_size(int(limit) if limit else DEFAULT_PAGE_SIZE)
-    cursor = query.get("cursor") or "0"
-    if not paths.CURSOR_RE.fullmatch(cursor):
+    token = query.get("cursor") or paths.cursor(page_size(int(limit) if limit else DEFAULT_PAGE_SIZE), 0)
+    if not paths.CURSOR_RE.fullmatch(token):
         return _problem("bad-cursor", 400)
     chain = chain_name(latest=version == "latest", with_deleted=with_deleted)
-    sizes = (size, PAGE_SIZES[0]) if size != PAGE_SIZES[0] else (size,)
-    return Answer(200, tuple(paths.page_file(chain, s, cursor) for s in sizes),
-                  fallback=problem_file("bad-cursor"), fallback_status=400)
+    return Answer(200, (paths.page_file(chain, token),), fallback=problem_file("bad-cursor"), fallback_status=400)
 
 
 def page_size(limit: int) -> int:

@@ -7,33 +7,26 @@ is reachable and there are no directory listings.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
-from mirror import paths, routes
+from mirror import hosts, paths, routes
 from mirror.errors import RenderError
-
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-}
-
 
 def read_base_path(root: Path) -> str:
     """The URL path the tree was rendered for, from its state document."""
-    state = root.joinpath(*paths.state_file().parts)
+    state_dir = root.joinpath(*paths.extension_dir("state").parts)
+    state = next((f for f in (state_dir / "index.json", state_dir / "index.html") if f.is_file()), None)
+    if state is None:
+        raise RenderError(f"{root} holds no rendered mirror", hint="run `mcp-mirror render` or `build` first")
     try:
         return paths.base_path(orjson.loads(state.read_bytes())["baseUrl"])
-    except FileNotFoundError as exc:
-        raise RenderError(f"{root} holds no rendered mirror", hint="run `mcp-mirror render` or `build` first") from exc
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
 
@@ -63,13 +56,19 @@ class MirrorHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
 
     def do_OPTIONS(self) -> None:  # noqa: N802 (http.server naming)
-        self._send(HTTPStatus.NO_CONTENT, b"", None, {"Access-Control-Max-Age": "86400"})
+        self._send(HTTPStatus.NO_CONTENT, b"", None, {"Access-Control-Max-Age": hosts.PREFLIGHT_MAX_AGE})
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._answer(head=True)
 
     def do_GET(self) -> None:  # noqa: N802
         self._answer(head=False)
+
+    def _method_not_allowed(self) -> None:
+        self.close_connection = True  # the request body is never read
+        self._problem(HTTPStatus.METHOD_NOT_ALLOWED, "Read-only mirror: GET, HEAD and OPTIONS only", False)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _method_not_allowed
 
     def _answer(self, *, head: bool) -> None:
         raw_path, _, raw_query = self.path.partition("?")
@@ -82,12 +81,15 @@ class MirrorHandler(BaseHTTPRequestHandler):
         base = self.server.base_path
         if base and not (path == base or path.startswith(base + "/")):
             return self._problem(HTTPStatus.NOT_FOUND, "Endpoint not found", head)
-        query = {key: values[0] for key, values in parse_qs(raw_query, keep_blank_values=True).items()}
+        query: dict[str, str] = {}
+        for key, value in parse_qsl(raw_query, keep_blank_values=True):
+            query.setdefault(key.lower(), value)  # nginx's $arg_name ignores case; first value wins
         status, rel = routes.pick(routes.resolve(path[len(base):], query), self.server.exists)
         if rel is None:
             return self._problem(HTTPStatus(status), "Endpoint not found", head)
         body = self.server.root.joinpath(*rel.parts).read_bytes()
-        self._send(HTTPStatus(status), b"" if head else body, content_type(rel), {"Content-Length": str(len(body))})
+        self._send(HTTPStatus(status), b"" if head else body, hosts.content_type(rel),
+                   {"Content-Length": str(len(body))})
 
     def _problem(self, status: HTTPStatus, detail: str, head: bool) -> None:
         body = orjson.dumps({"title": status.phrase, "status": status.value, "detail": detail})
@@ -95,7 +97,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str | None, extra: dict[str, str]) -> None:
         self.send_response(status)
-        headers = {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=60"}
+        headers = dict(hosts.RESPONSE_HEADERS)
         if ctype:
             headers["Content-Type"] = ctype
         headers.setdefault("Content-Length", "0")
@@ -108,17 +110,6 @@ class MirrorHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
         if not self.server.quiet:
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
-
-
-def content_type(rel: PurePosixPath) -> str:
-    if rel.parent.name == "_problems":
-        return "application/problem+json"
-    if rel.suffix == ".json":
-        return "application/json"
-    guessed, _ = mimetypes.guess_type(rel.name)
-    if guessed and guessed.startswith("text/"):
-        return f"{guessed}; charset=utf-8"
-    return guessed or "application/octet-stream"
 
 
 class MirrorServer(ThreadingHTTPServer):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -10,6 +12,7 @@ DEFAULT_UPSTREAM = "https://registry.modelcontextprotocol.io"
 DEFAULT_DB = Path("mirror.duckdb")
 DEFAULT_OUT = Path("site")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+_URL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 
 
 class Settings(BaseModel):
@@ -19,6 +22,7 @@ class Settings(BaseModel):
     db: Path = Field(DEFAULT_DB, description="DuckDB snapshot database.")
     out: Path = Field(DEFAULT_OUT, description="Directory the static site is written to.")
     base_url: str = Field(DEFAULT_BASE_URL, description="Public URL the site is served at; its path is the API prefix.")
+    host: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
     timeout: float = Field(30.0, description="Seconds to wait for each upstream response.")
 
     @field_validator("upstream", "base_url")
@@ -26,4 +30,7 @@ class Settings(BaseModel):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
+        if not _URL_PATH.fullmatch(urlsplit(value).path):
+            # the path ends up in generated host configs; keep it to characters that need no quoting
+            raise ValueError(f"{value!r} has a path with characters other than letters, digits and ._~-/")
         return value.rstrip("/")

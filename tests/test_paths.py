@@ -26,12 +26,13 @@ def test_rejects_hostile_names(name):
     assert paths.name_problem(name) is not None
 
 
-@pytest.mark.parametrize("version", ["1.0.0", "1.0.0+build.7", "2.0.0-beta.1", "v1", "2025.01.01", "1.0 final"])
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.0+build.7", "2.0.0-beta.1", "v1", "2025.01.01", "1.0~rc1", "1:2"])
 def test_accepts_versions(version):
     assert paths.version_problem(version) is None
 
 
-@pytest.mark.parametrize("version", ["", "latest", ".", "..", "1/2", "1\\2", "1\n", "x" * 256, "é" * 128])
+@pytest.mark.parametrize("version", ["", "latest", ".", "..", "1/2", "1\\2", "1\n", "x" * 256, "é", "1.0 final",
+                                     "1?x", "1#x", "1%2F", '1"'])
 def test_rejects_versions_that_cannot_be_a_path_segment(version):
     assert paths.version_problem(version) is not None
 
@@ -56,4 +57,4 @@ def test_urls_are_encoded_like_clients_do():
 def test_views_and_pages():
     assert paths.view_file(paths.latest_dir("a/b")) == PurePosixPath("v0.1/servers/a/b/versions/latest/index.json")
     assert paths.view_file(paths.versions_dir("a/b"), True).name == "include-deleted.json"
-    assert paths.page_file("latest", 30, "60") == PurePosixPath("v0.1/servers/_pages/latest/30/60.json")
+    assert paths.page_file("latest", paths.cursor(30, 60)) == PurePosixPath("v0.1/servers/_pages/latest/30-60.json")

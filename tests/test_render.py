@@ -1,6 +1,6 @@
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import orjson
 import pytest
@@ -55,7 +55,7 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
     assert [s["server"]["version"] for s in versions["servers"]] == ["1.10.0", "1.9.0", "1.0.0+build.7"]
     with_deleted = orjson.loads(plan[paths.view_file(paths.versions_dir(tool), True)])
     assert with_deleted["servers"][0]["server"]["version"] == "2.0.0-beta.1"
-    first_page = orjson.loads(plan[paths.page_file("default", 30, "0")])
+    first_page = orjson.loads(plan[paths.page_file("default", "30-0")])
     assert [(s["server"]["name"], s["server"]["version"]) for s in first_page["servers"]] == [
         ("com.example/Mixed-Case", "1.0.0"), ("io.github.a/tool", "1.0.0+build.7"),
         ("io.github.a/tool", "1.10.0"), ("io.github.a/tool", "1.9.0")]
@@ -75,14 +75,14 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
 def test_pages_chain_with_cursors_until_the_last():
     rows = [row("io.github.p/s", f"1.0.{i}", latest=i == 24) for i in range(25)]
     plan = plan_site(SNAPSHOT, rows, base_url="http://x")
-    seen, cursor = [], "0"
+    seen, cursor = [], "10-0"
     while cursor:
-        page = orjson.loads(plan[paths.page_file("default", 10, cursor)])
+        page = orjson.loads(plan[paths.page_file("default", cursor)])
         seen += [s["server"]["version"] for s in page["servers"]]
         assert page["metadata"]["count"] == len(page["servers"])
         cursor = page["metadata"].get("nextCursor")
     assert seen == sorted(r.version for r in rows)
-    latest = orjson.loads(plan[paths.page_file("latest", 100, "0")])
+    latest = orjson.loads(plan[paths.page_file("latest", "100-0")])
     assert [s["server"]["version"] for s in latest["servers"]] == ["1.0.24"] and "nextCursor" not in latest["metadata"]
 
 
@@ -131,3 +131,54 @@ def test_a_symlink_inside_the_tree_is_not_followed(tmp_path):
     with pytest.raises(RenderError, match="link"):
         write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), out)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_hosts_that_cannot_route_queries_get_one_page_of_latest_versions():
+    for host in ("static", "cloudflare-pages"):
+        plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://o.github.io/repo", host=host)
+        index = "index.html" if host == "static" else "index.json"
+        listing_doc = orjson.loads(plan[paths.view_file(paths.servers_dir(), index=index)])
+        assert [(s["server"]["name"], s["server"]["version"]) for s in listing_doc["servers"]] == [
+            ("com.example/Mixed-Case", "1.0.0"), ("io.github.a/tool", "1.10.0")]
+        assert listing_doc["metadata"] == {"count": 2}  # never a nextCursor the host cannot resolve
+        assert not any(paths.PAGES in p.parts or p.name == paths.DELETED_VIEW for p in plan), host
+        state = orjson.loads(plan[paths.view_file(paths.extension_dir("state"), index=index)])
+        assert state["host"]["profile"] == host and state["host"]["queryRouting"] is False
+        assert state["host"]["degradations"]
+
+
+def test_the_static_profile_uses_index_html_and_ships_404_and_nojekyll():
+    plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://o.github.io/repo", host="static")
+    assert {PurePosixPath(".nojekyll"), PurePosixPath("404.html")} <= set(plan)
+    api = [p for p in plan if p.parts[0] == "v0.1"]
+    assert api and all(p.name == "index.html" for p in api)
+    assert paths.view_file(paths.latest_dir("io.github.a/tool"), index="index.html") in plan
+
+
+def test_hosts_without_fallback_lookup_get_every_deleted_view():
+    nginx = plan_site(SNAPSHOT, golden_rows(), base_url="http://x", host="nginx")
+    s3 = plan_site(SNAPSHOT, golden_rows(), base_url="http://x", host="s3")
+    deleted_views = {p for p in s3 if p.name == paths.DELETED_VIEW}
+    assert deleted_views > {p for p in nginx if p.name == paths.DELETED_VIEW}
+    # every version and list has its deleted view, since S3 cannot fall back to index.json
+    assert all(p.parent / paths.DELETED_VIEW in s3 for p in s3 if p.name == "index.json" and "servers" in p.parts
+               and p.parent != paths.servers_dir())
+    objects = orjson.loads(s3[PurePosixPath(".mcp-mirror/objects.json")])["objects"]
+    assert objects["v0.1/_problems/server-not-found.json"]["contentType"] == "application/problem+json"
+    assert objects["v0.1/servers/index.json"]["contentType"] == "application/json"
+    assert set(objects) == {str(p) for p in s3 if p.parts[0] != ".mcp-mirror"}
+
+
+def test_in_tree_host_files():
+    netlify = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp", host="netlify")
+    redirects = netlify[PurePosixPath("_redirects")].decode()
+    assert "/mcp/v0.1/servers  version=latest cursor=:cursor  /v0.1/servers/_pages/latest/:cursor.json  200!" in redirects
+    assert "/mcp/v0.1/servers  limit=100  /v0.1/servers/_pages/default/100-0.json  200!" in redirects
+    # other version filters are refused after the version=latest rules and before the plain ones
+    assert redirects.rindex("version=latest") < redirects.index("version=:v") < redirects.index(
+        "\n/mcp/v0.1/servers  limit=100  ")
+    assert "Access-Control-Allow-Origin: *" in netlify[PurePosixPath("_headers")].decode()
+    pages = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example", host="cloudflare-pages")
+    assert orjson.loads(pages[PurePosixPath("v0.1/404.html")])["status"] == 404
+    assert "/v0.1/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json  200" in (
+        pages[PurePosixPath("_redirects")].decode())

@@ -3,7 +3,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from mirror import routes
-from mirror.render import problem_file
+from mirror.paths import problem_file
 
 
 def first(answer):
@@ -13,24 +13,24 @@ def first(answer):
 def test_default_list_is_the_first_page_of_the_default_chain():
     answer = routes.resolve("/v0.1/servers", {})
     assert answer.status == 200
-    assert first(answer) == PurePosixPath("v0.1/servers/_pages/default/30/0.json")
+    assert first(answer) == PurePosixPath("v0.1/servers/_pages/default/30-0.json")
 
 
 @pytest.mark.parametrize("query, expected", [
-    ({"version": "latest", "limit": "50"}, "latest/30/0"),
-    ({"limit": "100", "cursor": "200"}, "default/100/200"),
-    ({"include_deleted": "true", "limit": "10"}, "include-deleted/10/0"),
-    ({"include_deleted": "true", "version": "latest"}, "latest-include-deleted/30/0"),
-    ({"updated_since": "2025-01-01T00:00:00Z"}, "include-deleted/30/0"),
-    ({"limit": "5"}, "default/10/0"),
+    ({"version": "latest", "limit": "50"}, "latest/30-0"),
+    ({"limit": "100", "cursor": "100-200"}, "default/100-200"),
+    ({"limit": "10", "cursor": "100-200"}, "default/100-200"),  # the cursor names its page
+    ({"include_deleted": "true", "limit": "10"}, "include-deleted/10-0"),
+    ({"include_deleted": "true", "version": "latest"}, "latest-include-deleted/30-0"),
+    ({"updated_since": "2025-01-01T00:00:00Z"}, "include-deleted/30-0"),
+    ({"limit": "5", "search": ""}, "default/10-0"),
 ])
 def test_query_selects_chain_size_and_page(query, expected):
     assert first(routes.resolve("/v0.1/servers", query)) == PurePosixPath(f"v0.1/servers/_pages/{expected}.json")
 
 
-def test_a_cursor_from_another_page_size_falls_back_to_the_smallest_pages():
-    answer = routes.resolve("/v0.1/servers", {"limit": "100", "cursor": "30"})
-    assert answer.files[-1] == PurePosixPath("v0.1/servers/_pages/default/10/30.json")
+def test_an_unknown_cursor_is_a_bad_request():
+    answer = routes.resolve("/v0.1/servers", {"cursor": "30-999"})
     assert (answer.fallback_status, answer.fallback) == (400, problem_file("bad-cursor"))
 
 
@@ -39,6 +39,7 @@ def test_a_cursor_from_another_page_size_falls_back_to_the_smallest_pages():
     ({"limit": "101"}, 422, "bad-limit"),
     ({"limit": "abc"}, 422, "bad-limit"),
     ({"cursor": "../x"}, 400, "bad-cursor"),
+    ({"cursor": "30"}, 400, "bad-cursor"),
     ({"search": "time"}, 400, "search-unsupported"),
     ({"version": "1.0.0"}, 400, "version-filter-unsupported"),
     ({"updated_since": "yesterday"}, 400, "bad-updated-since"),
@@ -60,10 +61,12 @@ def test_api_paths_answer_their_index_file():
 
 
 def test_pick_uses_the_first_existing_file_else_the_fallback():
-    answer = routes.resolve("/v0.1/servers", {"limit": "100", "cursor": "30"})
-    existing = {answer.files[-1], problem_file("bad-cursor")}
-    assert routes.pick(answer, existing.__contains__) == (200, answer.files[-1])
-    assert routes.pick(answer, {problem_file("bad-cursor")}.__contains__) == (400, problem_file("bad-cursor"))
+    answer = routes.resolve("/v0.1/servers/a/b/versions", {"include_deleted": "true"})
+    default_view = answer.files[-1]
+    assert routes.pick(answer, {default_view}.__contains__) == (200, default_view)
+    assert routes.pick(answer, set(answer.files).__contains__) == (200, answer.files[0])
+    missing = routes.pick(answer, {problem_file("server-not-found")}.__contains__)
+    assert missing == (404, problem_file("server-not-found"))
 
 
 def test_page_size_never_exceeds_the_limit_when_it_can_help_it():
