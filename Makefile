@@ -15,16 +15,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# The conformance tests run a real nginx. As root (CI, containers) it is installed from
-# apt; the Debian package may start a system nginx on port 80, which is stopped again.
+# The conformance tests run a real nginx and a real Caddy. As root (CI, containers) they are
+# installed from apt; a system service the packages may start is stopped again.
+SERVERS := nginx caddy
 system-deps:
-	@if command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; then :; \
+	@missing=""; for server in $(SERVERS); do \
+		command -v $$server >/dev/null 2>&1 || test -x /usr/sbin/$$server || missing="$$missing $$server"; \
+	done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx \
-			&& { service nginx stop >/dev/null 2>&1 || true; }; \
-	elif [ "$$MCP_MIRROR_SKIP_NGINX" != 1 ]; then \
-		echo "nginx is not installed: the conformance tests will fail. Install it" \
-			"(sudo apt-get install nginx) or set MCP_MIRROR_SKIP_NGINX=1 to skip them." >&2; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing && \
+		for server in $$missing; do service $$server stop >/dev/null 2>&1 || true; done; \
+	else \
+		echo "Missing:$$missing. The conformance tests need them: install them (sudo apt-get install$$missing)" \
+			"or set MCP_MIRROR_SKIP_NGINX=1 / MCP_MIRROR_SKIP_CADDY=1 to skip those tests." >&2; \
 	fi
 
 test: install system-deps

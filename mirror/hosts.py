@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 from typing import Any
 
 import orjson
@@ -145,17 +146,20 @@ def content_type(rel: PurePosixPath) -> str:
 def host_config(name: str, *, out: Path, base_url: str) -> str:
     """The server-side configuration to install for a profile, for the tree at `out`."""
     profile = get_profile(name)
-    context = _context(profile, prefix=paths.base_path(base_url), root=Path(out).resolve())
+    parts = urlsplit(base_url)
+    context = _context(profile, prefix=paths.base_path(base_url), root=Path(out).resolve(),
+                       site_address=f"{parts.scheme}://{parts.netloc}")
     template = {"nginx": "hosts/nginx.conf", "caddy": "hosts/Caddyfile", "s3": "hosts/cloudfront.js"}.get(name)
     if template is None:
         return render_template("hosts/in-tree.txt", **context)
     return render_template(template, **context)
 
 
-def _context(profile: Profile, *, prefix: str, root: Path | None) -> dict[str, Any]:
+def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: str = "") -> dict[str, Any]:
     limits_by_size = {size: [n for n in range(1, 101) if routes.page_size(n) == size] for size in paths.PAGE_SIZES}
     return {
         "version": __version__,
+        "site_address": site_address,
         "profile": profile,
         "prefix": prefix,
         "root": str(root) if root else None,

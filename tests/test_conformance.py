@@ -101,14 +101,16 @@ def run_serve(site: Path, base_url: str, tmp: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+def server_binary(name: str) -> str:
+    """The web server's binary; a clear failure when missing, a skip only when asked for."""
+    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)),
+                                       None)
     if found:
         return found
-    if os.environ.get("MCP_MIRROR_SKIP_NGINX") == "1":
-        pytest.skip("nginx is not installed and MCP_MIRROR_SKIP_NGINX=1")
-    pytest.fail("nginx is not installed: run `make system-deps` as root (or `apt-get install nginx`), "
-                "or set MCP_MIRROR_SKIP_NGINX=1 to skip the nginx conformance tests", pytrace=False)
+    if os.environ.get(f"MCP_MIRROR_SKIP_{name.upper()}") == "1":
+        pytest.skip(f"{name} is not installed and MCP_MIRROR_SKIP_{name.upper()}=1")
+    pytest.fail(f"{name} is not installed: run `make system-deps` as root (or `apt-get install {name}`), "
+                f"or set MCP_MIRROR_SKIP_{name.upper()}=1 to skip the {name} conformance tests", pytrace=False)
 
 
 def nginx_conf(tmp: Path, port: int, directives: str) -> str:
@@ -133,7 +135,7 @@ def free_port() -> int:
 @contextmanager
 def run_nginx(site: Path, base_url: str, tmp: Path) -> Iterator[str]:
     """Real nginx with the generated config for `site`, on a free port."""
-    binary = nginx_binary()
+    binary = server_binary("nginx")
     port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(nginx_conf(tmp, port, hosts.host_config("nginx", out=site, base_url=base_url)))
@@ -165,10 +167,42 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: floa
                 break
             time.sleep(0.05)
     error_log = log.read_text() if log.exists() else ""
-    pytest.fail(f"nginx did not accept connections on port {port}:\n{error_log}", pytrace=False)
+    pytest.fail(f"the server did not accept connections on port {port}:\n{error_log[-3000:]}", pytrace=False)
 
 
-SERVERS: dict[str, Callable] = {"serve": run_serve, "nginx": run_nginx}
+@contextmanager
+def run_caddy(site: Path, base_url: str, tmp: Path) -> Iterator[str]:
+    """Real Caddy with the generated site block, on a free port; its admin API is off so
+    several can run at once, and its state stays under `tmp`."""
+    binary = server_binary("caddy")
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    config = tmp / "Caddyfile"
+    site_block = hosts.host_config("caddy", out=site, base_url=origin + paths.base_path(base_url))
+    config.write_text("{\n\tadmin off\n\tauto_https off\n}\n\n" + site_block)
+    env = {**os.environ, "HOME": str(tmp), "XDG_DATA_HOME": str(tmp / "data"), "XDG_CONFIG_HOME": str(tmp / "config")}
+    checked = subprocess.run([binary, "validate", "--config", str(config), "--adapter", "caddyfile"],
+                             capture_output=True, text=True, env=env)
+    if checked.returncode:
+        pytest.fail(f"caddy rejects the generated config:\n{checked.stderr[-3000:]}\n{config.read_text()}",
+                    pytrace=False)
+    log = tmp / "caddy.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([binary, "run", "--config", str(config), "--adapter", "caddyfile"],
+                                   stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_port(port, process, log)
+        yield origin
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+SERVERS: dict[str, Callable] = {"serve": run_serve, "nginx": run_nginx, "caddy": run_caddy}
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +221,7 @@ def start(sites, tmp_path_factory) -> Iterator[Callable[[str, str], Host]]:
 
 
 @pytest.fixture(scope="module", params=[
-    pytest.param((kind, base), id=f"{kind}-{base}", marks=[pytest.mark.nginx] if kind == "nginx" else [])
+    pytest.param((kind, base), id=f"{kind}-{base}", marks=[getattr(pytest.mark, kind)] if kind != "serve" else [])
     for kind in SERVERS for base in BASES])
 def host(request, start) -> Host:
     return start(*request.param)
@@ -370,15 +404,15 @@ def test_updated_since_answers_with_deleted_rows(host):
     assert set(rows(crawl(host.client, "updated_since=2025-01-01T00:00:00Z&limit=100"))) >= DELETED
 
 
-# -- nginx answers what serve answers --------------------------------------------------
+# -- nginx and Caddy answer what serve answers -----------------------------------------
 
 
-@pytest.mark.nginx
+@pytest.mark.parametrize("kind", ["nginx", "caddy"])
 @pytest.mark.parametrize("base", BASES)
-def test_nginx_answers_exactly_what_serve_answers(start, base):
-    nginx, serve = start("nginx", base), start("serve", base)
+def test_web_servers_answer_exactly_what_serve_answers(start, kind, base):
+    server, serve = start(kind, base), start("serve", base)
     for path in LIST_PATHS + VERSIONS_PATHS + DETAIL_PATHS + ERROR_PATHS + EDGE_PATHS:
-        got, expected = nginx.client.get(path), serve.client.get(path)
+        got, expected = server.client.get(path), serve.client.get(path)
         assert answer(got) == answer(expected), path
 
 
