@@ -40,16 +40,20 @@ def db_option(f: Callable) -> Callable:
                         help="DuckDB snapshot database (env MCP_MIRROR_DB).")(f)
 
 
-def out_options(f: Callable) -> Callable:
-    f = click.option("--host", "host", envvar="MCP_MIRROR_HOST", default=hosts.DEFAULT_PROFILE, show_default=True,
-                     type=click.Choice(list(hosts.PROFILES)),
-                     help="Host profile the tree is made for (env MCP_MIRROR_HOST); see `mcp-mirror host-config`.")(f)
+def site_options(f: Callable) -> Callable:
+    """--out and --base-url: where the tree goes and the URL it will answer at."""
     f = click.option("--base-url", envvar="MCP_MIRROR_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
                      help="Public URL the site will be served at; its path becomes the API prefix "
                           "(env MCP_MIRROR_BASE_URL).")(f)
     return click.option("--out", envvar="MCP_MIRROR_OUT", default=DEFAULT_OUT, show_default=True,
                         type=click.Path(path_type=Path),
                         help="Directory to write the static site to (env MCP_MIRROR_OUT).")(f)
+
+
+def host_option(f: Callable) -> Callable:
+    return click.option("--host", "host", envvar="MCP_MIRROR_HOST", default=hosts.DEFAULT_PROFILE, show_default=True,
+                        type=click.Choice(list(hosts.PROFILES)),
+                        help="Host profile the tree is made for (env MCP_MIRROR_HOST); see README's Hosting.")(f)
 
 
 def make_settings(**values: Any) -> Settings:
@@ -155,7 +159,8 @@ def describe(change: pipeline.Change) -> str:
 
 @cli.command()
 @db_option
-@out_options
+@site_options
+@host_option
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to render (default: the latest).")
 def render(db: Path, out: Path, base_url: str, host: str, snapshot_id: int | None) -> None:
     """Write the static v0.1 API tree of a snapshot.
@@ -173,7 +178,8 @@ def render(db: Path, out: Path, base_url: str, host: str, snapshot_id: int | Non
 @cli.command()
 @upstream_option
 @db_option
-@out_options
+@site_options
+@host_option
 @click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def build(upstream: str, db: Path, out: Path, base_url: str, host: str, full: bool, as_json: bool) -> None:
@@ -236,8 +242,8 @@ def print_urls(directory: Path, url: str) -> None:
 
 @cli.command("host-config")
 @click.argument("profile", type=click.Choice(list(hosts.PROFILES)))
-@out_options
-def host_config(profile: str, out: Path, base_url: str, host: str) -> None:
+@site_options
+def host_config(profile: str, out: Path, base_url: str) -> None:
     """Print the server-side configuration for a host profile.
 
     nginx: directives for inside a server {} block (root set to OUT's absolute path);

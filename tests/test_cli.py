@@ -145,3 +145,32 @@ def test_python_dash_m_runs_the_same_cli():
     done = subprocess.run([sys.executable, "-m", "mirror", "--version"], capture_output=True, text=True,
                           env={**os.environ}, check=True)
     assert done.stdout.strip().startswith("mcp-mirror, version ")
+
+
+def test_host_config_prints_each_profile(tmp_path):
+    out = tmp_path / "site"
+    nginx = invoke("host-config", "nginx", "--out", out, "--base-url", "https://example.org/some/prefix")
+    assert nginx.exit_code == 0
+    assert f'root "{out.resolve()}";' in nginx.output
+    assert 'location ~ "^/some/prefix/v0\\.1/servers/?$" {' in nginx.output
+    caddy = invoke("host-config", "caddy", "--out", out, "--base-url", "https://mcp.example.org")
+    assert caddy.output.splitlines()[5].startswith("https://mcp.example.org {")
+    assert "function handler(event)" in invoke("host-config", "s3", "--out", out).output
+    for profile in ("netlify", "cloudflare-pages", "static"):
+        text = invoke("host-config", profile, "--out", out).output
+        assert "lives in the tree" in text and "#   - " in text, profile
+    bad = invoke("host-config", "apache", "--out", out)
+    assert bad.exit_code == 2 and "apache" in bad.output
+    weird = invoke("host-config", "nginx", "--out", out, "--base-url", 'https://x.org/a"b')
+    assert weird.exit_code == 2 and "--base-url" in weird.output
+
+
+def test_render_for_a_host_profile_records_it(built):
+    out = built.out.parent / "pages"
+    assert invoke("render", "--db", built.db, "--out", out, "--host", "static").exit_code == 0
+    state = orjson.loads((out / "v0.1/x/mcp-mirror/state/index.html").read_bytes())
+    assert state["host"]["profile"] == "static" and state["host"]["queryRouting"] is False
+    assert (out / "v0.1/servers/index.html").is_file() and (out / ".nojekyll").is_file()
+    again = invoke("render", "--db", built.db, "--out", out, "--host", "nginx")  # switching profiles cleans up
+    assert again.exit_code == 0
+    assert not (out / "v0.1/servers/index.html").exists() and (out / "v0.1/servers/index.json").is_file()
