@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_PORT ?= 8000
 UPSTREAM_PORT ?= 8765
 
-.PHONY: install system-deps test demo bench clean golden
+.PHONY: install system-deps lint test demo bench clean golden
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,10 @@ system-deps:
 			"or set MCP_MIRROR_SKIP_NGINX=1 / MCP_MIRROR_SKIP_CADDY=1 to skip those tests." >&2; \
 	fi
 
-test: install system-deps
+lint: install
+	$(VENV)/bin/ruff check mirror tests scripts
+
+test: install system-deps lint
 	$(PY) -m pytest -q
 
 demo: install

@@ -13,11 +13,18 @@ from typing import Any
 
 import click
 import orjson
+from pydantic import ValidationError
 
 from mirror import __version__, hosts, pipeline
 from mirror.diff import KINDS
 from mirror.errors import MirrorError, UsageError
-from mirror.settings import DEFAULT_BASE_URL, DEFAULT_DB, DEFAULT_OUT, DEFAULT_UPSTREAM, Settings
+from mirror.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DB,
+    DEFAULT_OUT,
+    DEFAULT_UPSTREAM,
+    Settings,
+)
 
 
 class MirrorGroup(click.Group):
@@ -59,9 +66,10 @@ def host_option(f: Callable) -> Callable:
 def make_settings(**values: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in values.items() if v is not None})
-    except ValueError as exc:
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
-        raise UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg'].removeprefix('Value error, ')}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = str(first["loc"][0]).replace("_", "-")
+        raise UsageError(f"--{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def progress_printer() -> Callable[[str], None] | None:
@@ -223,6 +231,10 @@ def serve(directory: Path, host: str, port: int, quiet: bool) -> None:
         server = MirrorServer(directory, host, port, quiet=quiet)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    run_until_interrupted(server, directory)
+
+
+def run_until_interrupted(server: Any, directory: Path) -> None:
     print_urls(directory, server.url)
     try:
         server.serve_forever()
@@ -291,13 +303,7 @@ def demo(port: int, upstream_port: int, workdir: Path) -> None:
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
                          hint="pick another port with DEMO_PORT=8080 make demo") from exc
-    print_urls(settings.out, server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    run_until_interrupted(server, settings.out)
 
 
 def main() -> None:

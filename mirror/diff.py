@@ -97,7 +97,7 @@ def changed_paths(a: Any, b: Any, pointer: str = "") -> list[str]:
                 paths.extend(changed_paths(a[key], b[key], child))
         return paths
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [p for i, (x, y) in enumerate(zip(a, b)) for p in changed_paths(x, y, f"{pointer}/{i}")]
+        return [p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in changed_paths(x, y, f"{pointer}/{i}")]
     if type(a) is not type(b) or a != b:
         return [pointer or "/"]
     return []

@@ -5,6 +5,7 @@ Each function takes Settings and returns a result object; `cli` only formats the
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,10 +136,8 @@ def _record_failure(store: Store, settings: Settings, started: str, error: str) 
     failed = Snapshot(id=store.next_snapshot_id(), started_at=started, finished_at=utc_now(),
                       upstream=settings.upstream, mode="full", outcome="failed", error=error,
                       rows=0, servers=0, rejected=0)
-    try:
+    with contextlib.suppress(Exception):  # the crawl's error is the one to report
         store.record_failure(failed, error)
-    except Exception:  # noqa: BLE001 - the crawl error is the one to report
-        pass
 
 
 def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = None) -> DiffResult:

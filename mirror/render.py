@@ -25,7 +25,6 @@ from mirror.models import Row, Snapshot
 from mirror.templating import render_template
 
 
-
 @dataclass(frozen=True)
 class WriteResult:
     written: int
@@ -95,7 +94,8 @@ def _plan_pages(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: di
                 plan[paths.page_file(chain, paths.cursor(size, offset))] = list_document(
                     chunk, next_cursor=paths.cursor(size, offset + size) if more else None)
     # For clients of hosts that route only by path, /v0.1/servers answers the first default page.
-    plan[paths.view_file(paths.servers_dir())] = plan[paths.page_file("default", paths.cursor(paths.DEFAULT_PAGE_SIZE, 0))]
+    first_page = paths.page_file("default", paths.cursor(paths.DEFAULT_PAGE_SIZE, 0))
+    plan[paths.view_file(paths.servers_dir())] = plan[first_page]
 
 
 def _plan_servers(plan: dict[PurePosixPath, bytes], rows: Sequence[Row], items: dict, *,
@@ -138,7 +138,8 @@ def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> 
     return b'{"servers":[' + b",".join(items) + b'],"metadata":' + orjson.dumps(metadata) + b"}"
 
 
-def mirror_state(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str, profile: hosts.Profile) -> dict[str, Any]:
+def mirror_state(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str,
+                 profile: hosts.Profile) -> dict[str, Any]:
     statuses = Counter(row.status for row in rows)
     return {
         "generator": f"mcp-mirror {__version__}",

@@ -19,6 +19,7 @@ import orjson
 from mirror import hosts, paths, routes
 from mirror.errors import RenderError
 
+
 def read_base_path(root: Path) -> str:
     """The URL path the tree was rendered for, from its state document."""
     state_dir = root.joinpath(*paths.extension_dir("state").parts)

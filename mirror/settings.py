@@ -18,7 +18,8 @@ _URL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    upstream: str = Field(DEFAULT_UPSTREAM, description="Base URL of the v0.1 registry to crawl (may carry a path prefix).")
+    upstream: str = Field(DEFAULT_UPSTREAM,
+                          description="Base URL of the v0.1 registry to crawl (may carry a path prefix).")
     db: Path = Field(DEFAULT_DB, description="DuckDB snapshot database.")
     out: Path = Field(DEFAULT_OUT, description="Directory the static site is written to.")
     base_url: str = Field(DEFAULT_BASE_URL, description="Public URL the site is served at; its path is the API prefix.")

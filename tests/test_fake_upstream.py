@@ -15,7 +15,13 @@ import httpx
 import orjson
 import pytest
 
-from mirror.fake_upstream import OFFICIAL, SAMPLE_PATH, FakeRegistry, FakeUpstream, load_sample
+from mirror.fake_upstream import (
+    OFFICIAL,
+    SAMPLE_PATH,
+    FakeRegistry,
+    FakeUpstream,
+    load_sample,
+)
 
 SAMPLE = load_sample()
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "schemas"

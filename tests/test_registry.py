@@ -69,6 +69,6 @@ def test_a_repeated_cursor_stops_the_crawl():
 
 
 def test_redirects_are_not_followed():
-    with FakeUpstream([item("io.github.p/s", "1.0.0")]) as upstream, registry.make_client() as client:
-        with pytest.raises(UpstreamError, match="HTTP 308"):
-            registry.fetch_servers_page(client, upstream.url + "/v0.1/servers/?limit=100")
+    with FakeUpstream([item("io.github.p/s", "1.0.0")]) as upstream, registry.make_client() as client, \
+            pytest.raises(UpstreamError, match="HTTP 308"):
+        registry.fetch_servers_page(client, upstream.url + "/v0.1/servers/?limit=100")

@@ -172,7 +172,8 @@ def test_hosts_without_fallback_lookup_get_every_deleted_view():
 def test_in_tree_host_files():
     netlify = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp", host="netlify")
     redirects = netlify[PurePosixPath("_redirects")].decode()
-    assert "/mcp/v0.1/servers  version=latest cursor=:cursor  /v0.1/servers/_pages/latest/:cursor.json  200!" in redirects
+    latest_pages = "/mcp/v0.1/servers  version=latest cursor=:cursor  /v0.1/servers/_pages/latest/:cursor.json  200!"
+    assert latest_pages in redirects
     assert "/mcp/v0.1/servers  limit=100  /v0.1/servers/_pages/default/100-0.json  200!" in redirects
     # other version filters are refused after the version=latest rules and before the plain ones
     assert redirects.rindex("version=latest") < redirects.index("version=:v") < redirects.index(

@@ -35,9 +35,8 @@ def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path):
     with open_store(db) as store:
         save(store, [row(NAME, "1.0.0", latest=True)])
         store.con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION + 1])
-    with pytest.raises(SchemaTooNew, match="newer than this mcp-mirror"):
-        with open_store(db):
-            pass
+    with pytest.raises(SchemaTooNew, match="newer than this mcp-mirror"), open_store(db):
+        pass
     con = duckdb.connect(str(db))
     assert con.execute("SELECT count(*) FROM versions").fetchone() == (1,)
     con.close()
@@ -46,12 +45,11 @@ def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path):
 def test_a_file_that_is_not_a_database_gives_a_store_error(tmp_path):
     bogus = tmp_path / "notes.duckdb"
     bogus.write_text("hello, not a database\n" * 100)
-    with pytest.raises(StoreError, match="cannot open"):
-        with open_store(bogus):
-            pass
-    with pytest.raises(StoreError, match="no snapshot database"):
-        with open_store(tmp_path / "missing.duckdb", create=False):
-            pass
+    with pytest.raises(StoreError, match="cannot open"), open_store(bogus):
+        pass
+    with pytest.raises(StoreError, match="no snapshot database"), open_store(tmp_path / "missing.duckdb",
+                                                                            create=False):
+        pass
 
 
 def test_history_grows_with_changes_not_with_crawls(tmp_path):
@@ -77,7 +75,7 @@ def test_every_past_snapshot_is_reproducible(tmp_path):
                 [row(NAME, "1.0.0"), row(NAME, "1.1.0", latest=True)]]
     with open_store(tmp_path / "m.duckdb") as store:
         ids = [save(store, rows).id for rows in versions]
-        for sid, rows in zip(ids, versions):
+        for sid, rows in zip(ids, versions, strict=True):
             assert [(r.key, r.hash) for r in store.load_rows(sid)] == [(r.key, r.hash) for r in rows]
 
 
