@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	@# Netlify's own rule matcher, to check the generated _redirects (tests skip it without npm)
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-save --prefix $(VENV)/node netlify-redirector@0.5.0 2>&1 | grep -v nodedir || true; fi
 	touch $@
 
 # The conformance tests run a real nginx and a real Caddy. As root (CI, containers) they are
