@@ -8,6 +8,7 @@ answer (no `nextCursor`, one list page of latest versions).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +32,7 @@ API_CACHE_CONTROL = "public, max-age=300, must-revalidate"
 RESPONSE_HEADERS = {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": API_CACHE_CONTROL}
 PREFLIGHT_MAX_AGE = "86400"
 OBJECTS_MANIFEST = PurePosixPath(".mcp-mirror", "objects.json")
+_UNQUOTABLE = re.compile(r'["$\\{}\x00-\x1f]')
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def tree_files(profile: Profile, planned: Iterable[PurePosixPath], *, base_url: 
     if profile.name == "cloudflare-pages":
         return {PurePosixPath("_redirects"): _text("hosts/cloudflare_redirects", **context),
                 PurePosixPath("_headers"): _text("hosts/headers", **context),
-                paths.api_dir("404.html"): orjson.dumps(_problem_body("server-not-found"))}
+                paths.api_dir("404.html"): orjson.dumps(paths.problem_body("server-not-found"))}
     if profile.name == "s3":
         return {OBJECTS_MANIFEST: objects_manifest(planned)}
     if profile.name == "static":
@@ -146,8 +148,12 @@ def content_type(rel: PurePosixPath) -> str:
 def host_config(name: str, *, out: Path, base_url: str) -> str:
     """The server-side configuration to install for a profile, for the tree at `out`."""
     profile = get_profile(name)
+    root = Path(out).resolve()
+    if _UNQUOTABLE.search(str(root)):
+        raise UsageError(f"--out {root} has characters a generated config cannot quote (\" $ \\ {{ }})",
+                         hint="move the site to a plainer path")
     parts = urlsplit(base_url)
-    context = _context(profile, prefix=paths.base_path(base_url), root=Path(out).resolve(),
+    context = _context(profile, prefix=paths.base_path(base_url), root=root,
                        site_address=f"{parts.scheme}://{parts.netloc}")
     template = {"nginx": "hosts/nginx.conf", "caddy": "hosts/Caddyfile", "s3": "hosts/cloudfront.js"}.get(name)
     if template is None:
@@ -172,7 +178,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "limits_by_size": limits_by_size,
         "true_values": sorted(routes.TRUE),
         "false_values": sorted(routes.FALSE),
-        "problems": {slug: orjson.dumps(_problem_body(slug)).decode() for slug in paths.PROBLEMS},
+        "problems": {slug: orjson.dumps(paths.problem_body(slug)).decode() for slug in paths.PROBLEMS},
         "problem_status": {slug: status for slug, (status, _, _) in paths.PROBLEMS.items()},
         "pages": paths.PAGES,
         "cursor_re": paths.CURSOR_RE.pattern,
@@ -181,7 +187,6 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "page_size_by_limit": {str(n): routes.page_size(n) for n in range(1, 101)},
         "chain_by_flags": {f"{'latest' if latest else ''}:{'deleted' if deleted else ''}": name
                            for name, (latest, deleted) in paths.CHAINS.items()},
-        "cors_headers": {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": API_CACHE_CONTROL},
         "deleted_view": paths.DELETED_VIEW,
         "index_view": paths.DEFAULT_VIEW,
     }
@@ -191,11 +196,6 @@ def _nginx_headers(*, preflight: bool = False, indent: int = 4) -> str:
     extra = {"Access-Control-Max-Age": PREFLIGHT_MAX_AGE} if preflight else {}
     return "\n".join(f'{" " * indent}add_header {name} "{value}" always;'
                      for name, value in {**RESPONSE_HEADERS, **extra}.items())
-
-
-def _problem_body(slug: str) -> dict[str, Any]:
-    status, title, detail = paths.PROBLEMS[slug]
-    return {"title": title, "status": status, "detail": detail}
 
 
 def _text(template: str, **context: Any) -> bytes:

@@ -124,6 +124,12 @@ def problem_file(slug: str) -> PurePosixPath:
     return api_dir("_problems", f"{slug}.json")
 
 
+def problem_body(slug: str) -> dict[str, int | str]:
+    """RFC 9457 problem details as upstream (Huma) writes them."""
+    status, title, detail = PROBLEMS[slug]
+    return {"title": title, "status": status, "detail": detail}
+
+
 def extension_dir(*parts: str) -> PurePosixPath:
     return api_dir(*EXTENSION, *parts)
 

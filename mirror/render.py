@@ -56,8 +56,8 @@ def plan_site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str,
     _plan_servers(plan, rows, items, index=index, deleted_views=profile.query_routing,
                   dedupe=profile.fallback_lookup)
     if profile.path_rewrites:
-        for slug, (status, title, detail) in paths.PROBLEMS.items():
-            plan[paths.problem_file(slug)] = _json({"title": title, "status": status, "detail": detail})
+        for slug in paths.PROBLEMS:
+            plan[paths.problem_file(slug)] = _json(paths.problem_body(slug))
     plan[paths.view_file(paths.api_dir("health"), index=index)] = _json({"status": "ok"})
     plan[paths.view_file(paths.api_dir("ping"), index=index)] = _json({"pong": True})
     plan[paths.view_file(paths.api_dir("version"), index=index)] = _json(

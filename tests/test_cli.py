@@ -163,6 +163,8 @@ def test_host_config_prints_each_profile(tmp_path):
     assert bad.exit_code == 2 and "apache" in bad.output
     weird = invoke("host-config", "nginx", "--out", out, "--base-url", 'https://x.org/a"b')
     assert weird.exit_code == 2 and "--base-url" in weird.output
+    unquotable = invoke("host-config", "caddy", "--out", tmp_path / "{site}")
+    assert unquotable.exit_code == 2 and "cannot quote" in unquotable.output
 
 
 def test_render_for_a_host_profile_records_it(built):

@@ -1,3 +1,4 @@
+import errno
 import os
 import shutil
 from pathlib import Path, PurePosixPath
@@ -183,3 +184,25 @@ def test_in_tree_host_files():
     assert orjson.loads(pages[PurePosixPath("v0.1/404.html")])["status"] == 404
     assert "/v0.1/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json  200" in (
         pages[PurePosixPath("_redirects")].decode())
+
+
+def test_disk_full_mid_write_is_one_error_and_leaves_no_partial_files(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    changed = SNAPSHOT.__class__(**{**SNAPSHOT.__dict__, "id": 8, "finished_at": "2025-12-02T00:00:00Z"})
+    calls = []
+
+    def full_disk(src, dst):
+        calls.append(dst)
+        if len(calls) > 1:  # the first file lands, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(RenderError, match="No space left on device"):
+        write_site(plan_site(changed, golden_rows(), base_url="http://x"), out)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert set(after) == set(before)  # no temporary files left behind, nothing removed
+    assert sum(after[p] != before[p] for p in before) == 1  # only the file that was fully replaced

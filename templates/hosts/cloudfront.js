@@ -20,7 +20,7 @@ var PROBLEMS = {
   "{{ slug }}": {{ body }}{{ "," if not loop.last }}
 {% endfor %}
 };
-var CORS = {{ cors_headers | tojson }};
+var CORS = {{ headers | tojson }};
 
 function headers(extra) {
   var out = {};
