@@ -177,7 +177,12 @@ def render(db: Path, out: Path, base_url: str, host: str, snapshot_id: int | Non
 
     Example: mcp-mirror render --out site --base-url https://example.org/mcp --host netlify
     """
-    result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, host=host), snapshot_id=snapshot_id)
+    progress = progress_printer()
+    try:
+        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, host=host),
+                                 snapshot_id=snapshot_id, progress=progress)
+    finally:
+        end_progress(progress)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
                f"{w.removed} removed")

@@ -155,20 +155,20 @@ def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = 
         return DiffResult(old=old, new=new, changes=changes, rejected=store.load_rejected(new.id))
 
 
-def render(settings: Settings, *, snapshot_id: int | None = None) -> RenderResult:
+def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None) -> RenderResult:
     """Write the static tree of a snapshot (default: the latest) under settings.out."""
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         rows = store.load_rows(snapshot.id)
     plan = plan_site(snapshot, rows, base_url=settings.base_url, host=settings.host)
-    return RenderResult(snapshot=snapshot, written=write_site(plan, settings.out))
+    return RenderResult(snapshot=snapshot, written=write_site(plan, settings.out, progress))
 
 
 def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None) -> BuildResult:
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
     crawled = crawl(settings, client=client, progress=progress)
-    rendered = render(settings, snapshot_id=crawled.snapshot.id)
+    rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
     seconds = time.monotonic() - began
     summary = {
         "snapshot": crawled.snapshot.id,

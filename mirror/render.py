@@ -9,9 +9,8 @@ and files a previous render made that the plan no longer has are removed.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -163,68 +162,83 @@ def _json(value: Any, *, pretty: bool = False) -> bytes:
 MANIFEST = paths.view_file(paths.extension_dir("manifest"))
 
 
-def write_site(plan: dict[PurePosixPath, bytes], out: Path) -> WriteResult:
-    """Write the plan under `out`; leaves first, the state document and manifest last."""
+def write_site(plan: dict[PurePosixPath, bytes], out: Path,
+               progress: Callable[[str], None] | None = None) -> WriteResult:
+    """Write the plan under `out`: leaves first, then lists, then the state document and
+    manifest, so a reader never finds a list that points at a file not yet written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RenderError(f"output path {out} is a file, not a directory", hint="pass another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        root = out.resolve()
-        previous = _read_manifest(root)
+        writer = _Writer(out.resolve())
+        previous = _read_manifest(writer.root)
         files = dict(plan)
         files[MANIFEST] = _json({"generator": f"mcp-mirror {__version__}", "files": sorted(map(str, plan))},
                                 pretty=True)
-        written = unchanged = 0
-        for rel in sorted(files, key=_write_order):
-            if _write_if_changed(root, rel, files[rel]):
-                written += 1
-            else:
-                unchanged += 1
-        removed = _remove_stale(root, previous - set(files))
+        levels: dict[int, list[PurePosixPath]] = defaultdict(list)
+        for rel in files:
+            levels[_write_level(rel)].append(rel)
+        written = done = 0
+        for level in sorted(levels):
+            for rel in sorted(levels[level], key=str):
+                written += writer.write(rel, files[rel])
+                done += 1
+                if progress and done % 2000 == 0:
+                    progress(f"rendered {done}/{len(files)} files")
+        removed = _remove_stale(writer.root, previous - set(files))
     except OSError as exc:
         raise RenderError(f"cannot write the site under {out}: {exc.strerror or exc}",
                           hint="check free space and permissions; files already replaced are complete") from exc
-    return WriteResult(written=written, unchanged=unchanged, removed=removed)
+    return WriteResult(written=written, unchanged=len(files) - written, removed=removed)
 
 
-def _write_order(rel: PurePosixPath) -> tuple[int, str]:
+def _write_level(rel: PurePosixPath) -> int:
     if rel == MANIFEST:
-        return (4, str(rel))
-    if rel == paths.state_file() or rel.suffix == ".html":
-        return (3, str(rel))
+        return 4
+    if rel.name == "index.html" and len(rel.parts) == 1 or rel.parent == paths.extension_dir("state"):
+        return 3
     if paths.PAGES in rel.parts or rel.parent == paths.servers_dir():
-        return (2, str(rel))
-    return (1 if rel.parent.name == "versions" else 0, str(rel))
+        return 2
+    return 1 if rel.parent.name == "versions" else 0
 
 
-def _safe_target(root: Path, rel: PurePosixPath) -> Path:
-    target = root.joinpath(*rel.parts)
-    if os.path.realpath(target.parent) != str(target.parent) or ".." in rel.parts:
-        raise RenderError(f"refusing to write {rel}: a directory on its path is a link or escapes {root}")
-    return target
+class _Writer:
+    """Atomic, skip-if-unchanged file writes below `root`, never through a symlink."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._checked: set[PurePosixPath] = set()
+        self._temp_suffix = f".{os.getpid()}.tmp"
 
-def _write_if_changed(root: Path, rel: PurePosixPath, data: bytes) -> bool:
-    target = _safe_target(root, rel)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if target.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError as exc:
-        raise RenderError(f"cannot write {rel}: a directory is in the way") from exc
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+    def write(self, rel: PurePosixPath, data: bytes) -> bool:
+        target = self._directory(rel.parent) / rel.name
+        try:
+            if target.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError as exc:
+            raise RenderError(f"cannot write {rel}: a directory is in the way") from exc
+        temp = target.with_name(f".{target.name}{self._temp_suffix}")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return True
+
+    def _directory(self, rel: PurePosixPath) -> Path:
+        directory = self.root.joinpath(*rel.parts)
+        if rel not in self._checked:
+            if ".." in rel.parts or os.path.realpath(directory) != str(directory):
+                raise RenderError(f"refusing to write into {rel}: it is a link or escapes {self.root}")
+            directory.mkdir(parents=True, exist_ok=True)
+            self._checked.add(rel)
+        return directory
 
 
 def _read_manifest(root: Path) -> set[PurePosixPath]:
