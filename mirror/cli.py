@@ -34,6 +34,10 @@ class MirrorGroup(click.Group):
         except MirrorError as exc:
             click.echo(f"mcp-mirror: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # A crawl commits only at its end, so an interrupted one saved nothing.
+            click.echo("\nmcp-mirror: interrupted", err=True)
+            ctx.exit(130)
 
 
 def upstream_option(f: Callable) -> Callable:

@@ -16,9 +16,9 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
-from mirror import registry
+from mirror import hosts, registry
 from mirror.diff import count_by_kind, diff_rows
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, RenderError
 from mirror.models import Change, Rejected, Row, Snapshot, row_from_item
 from mirror.render import WriteResult, plan_site, write_site
 from mirror.settings import Settings
@@ -155,8 +155,15 @@ def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = 
         return DiffResult(old=old, new=new, changes=changes, rejected=store.load_rejected(new.id))
 
 
+def check_output(settings: Settings) -> None:
+    hosts.get_profile(settings.host)
+    if settings.out.exists() and not settings.out.is_dir():
+        raise RenderError(f"output path {settings.out} is a file, not a directory", hint="pass another --out")
+
+
 def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None) -> RenderResult:
     """Write the static tree of a snapshot (default: the latest) under settings.out."""
+    check_output(settings)
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         rows = store.load_rows(snapshot.id)
@@ -167,6 +174,7 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
 def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None) -> BuildResult:
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
+    check_output(settings)  # fail before the crawl, not after it
     crawled = crawl(settings, client=client, progress=progress)
     rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
     seconds = time.monotonic() - began

@@ -125,6 +125,10 @@ def test_an_output_path_that_is_a_file_is_refused(built, tmp_path):
     assert result.exit_code == 1
     assert result.output == f"mcp-mirror: error: output path {target} is a file, not a directory (pass another --out)\n"
     assert target.read_text() == "keep"
+    rebuilt = invoke("build", "--upstream", built.upstream, "--db", built.db, "--out", target)
+    assert rebuilt.exit_code == 1 and "is a file" in rebuilt.output
+    with open_store(built.db) as store:
+        assert len(store.list_snapshots()) == 1  # refused before crawling
 
 
 def test_missing_database_and_unknown_snapshot(tmp_path, built):
