@@ -1,7 +1,11 @@
 """The command line: contract options, environment variables, and one-line errors that lose nothing."""
 
 import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
 
 import orjson
 import pytest
@@ -143,9 +147,6 @@ def test_bad_urls_are_usage_errors(tmp_path):
 
 
 def test_python_dash_m_runs_the_same_cli():
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-m", "mirror", "--version"], capture_output=True, text=True,
                           env={**os.environ}, check=True)
     assert done.stdout.strip().startswith("mcp-mirror, version ")
@@ -180,3 +181,31 @@ def test_render_for_a_host_profile_records_it(built):
     again = invoke("render", "--db", built.db, "--out", out, "--host", "nginx")  # switching profiles cleans up
     assert again.exit_code == 0
     assert not (out / "v0.1/servers/index.html").exists() and (out / "v0.1/servers/index.json").is_file()
+
+
+def test_a_killed_crawl_leaves_the_previous_snapshot_and_site(built, upstream):
+    before = site_bytes(built.out)
+    second_page = threading.Event()
+    original = upstream.registry.handle
+
+    def stall_on_second_page(method, target):
+        if "cursor=" in target:
+            second_page.set()
+            threading.Event().wait(30)  # hold the request until the crawler is killed
+        return original(method, target)
+
+    upstream.registry.handle = stall_on_second_page
+    crawler = subprocess.Popen([sys.executable, "-m", "mirror", "build", "--upstream", built.upstream,
+                                "--db", str(built.db), "--out", str(built.out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert second_page.wait(30), "the crawler never asked for the second page"
+    finally:
+        crawler.send_signal(signal.SIGKILL)
+        crawler.wait()
+    upstream.registry.handle = original
+    assert site_bytes(built.out) == before
+    with open_store(built.db) as store:
+        assert [s.id for s in store.list_snapshots()] == [1]
+        assert len(store.load_rows(1)) == 120
+    assert build(built).exit_code == 0  # and the next run works
