@@ -7,6 +7,7 @@ is reachable and there are no directory listings.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from http import HTTPStatus
@@ -89,8 +90,12 @@ class MirrorHandler(BaseHTTPRequestHandler):
         if rel is None:
             return self._problem(HTTPStatus(status), "Endpoint not found", head)
         body = self.server.root.joinpath(*rel.parts).read_bytes()
+        # Same bytes, same tag (renders are deterministic), so revalidation survives re-renders.
+        etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+        if status == HTTPStatus.OK and etag in self.headers.get("If-None-Match", ""):
+            return self._send(HTTPStatus.NOT_MODIFIED, b"", None, {"ETag": etag})
         self._send(HTTPStatus(status), b"" if head else body, hosts.content_type(rel),
-                   {"Content-Length": str(len(body))})
+                   {"Content-Length": str(len(body)), "ETag": etag})
 
     def _problem(self, status: HTTPStatus, detail: str, head: bool) -> None:
         body = orjson.dumps({"title": status.phrase, "status": status.value, "detail": detail})

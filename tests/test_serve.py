@@ -3,6 +3,7 @@
 import socket
 import threading
 
+import httpx
 import pytest
 from conftest import serving
 
@@ -74,3 +75,12 @@ def test_writes_are_refused_and_requests_logged(site, capfd):
 def test_a_directory_without_a_render_is_refused(tmp_path):
     with pytest.raises(RenderError, match="holds no rendered mirror"):
         MirrorServer(tmp_path, "127.0.0.1", 0)
+
+
+def test_revalidation_with_etags(site):
+    with serving(site) as server, httpx.Client(base_url=server.url) as client:
+        first = client.get("/v0.1/servers?limit=10")
+        tag = first.headers["etag"]
+        again = client.get("/v0.1/servers?limit=10", headers={"If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b""
+        assert client.get("/v0.1/servers?limit=100", headers={"If-None-Match": tag}).status_code == 200
