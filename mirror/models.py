@@ -153,6 +153,16 @@ class Change:
 
 
 @dataclass(frozen=True)
+class CrawlRun:
+    """What a crawl knows about itself; the store gives it an id when it lands."""
+
+    started_at: str
+    finished_at: str
+    upstream: str
+    mode: str = "full"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     id: int
     started_at: str

@@ -134,10 +134,6 @@ def extension_dir(*parts: str) -> PurePosixPath:
     return api_dir(*EXTENSION, *parts)
 
 
-def state_file() -> PurePosixPath:
-    return view_file(extension_dir("state"))
-
-
 def base_path(base_url: str) -> str:
     """The URL path the tree is served under: '' for a root, '/prefix' otherwise."""
     return urlsplit(base_url).path.rstrip("/")

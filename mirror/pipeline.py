@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from mirror import hosts, registry
 from mirror.diff import count_by_kind, diff_rows
 from mirror.errors import MirrorError, RenderError
-from mirror.models import Change, Rejected, Row, Snapshot, row_from_item
+from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot, row_from_item
 from mirror.render import WriteResult, plan_site, write_site
 from mirror.settings import Settings
-from mirror.store import Store, open_store
+from mirror.store import open_store
 
 Progress = Callable[[str], None]
 
@@ -116,7 +116,8 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
                 if progress:
                     progress(f"crawled {pages} pages, {len(items)} rows")
         except MirrorError as exc:
-            _record_failure(store, settings, started, str(exc))
+            with contextlib.suppress(Exception):  # the crawl's error is the one to report
+                store.record_failure(CrawlRun(started, utc_now(), settings.upstream), str(exc))
             raise
         finally:
             if own_client:
@@ -125,19 +126,9 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
         previous = store.latest_ok_snapshot()
         old_rows = store.load_rows(previous.id) if previous else []
         changes = diff_rows(old_rows, rows, full=True, still_upstream={(r.name, r.version) for r in rejected})
-        pending = Snapshot(id=store.next_snapshot_id(), started_at=started, finished_at=utc_now(),
-                           upstream=settings.upstream, mode="full", outcome="ok", error=None,
-                           rows=len(rows), servers=0, rejected=len(rejected))
-        snapshot = store.save_snapshot(snapshot=pending, rows=rows, rejected=rejected, changes=changes)
+        snapshot = store.save_snapshot(CrawlRun(started, utc_now(), settings.upstream),
+                                       rows=rows, rejected=rejected, changes=changes)
     return CrawlResult(snapshot=snapshot, changes=changes, rejected=rejected, pages=pages)
-
-
-def _record_failure(store: Store, settings: Settings, started: str, error: str) -> None:
-    failed = Snapshot(id=store.next_snapshot_id(), started_at=started, finished_at=utc_now(),
-                      upstream=settings.upstream, mode="full", outcome="failed", error=error,
-                      rows=0, servers=0, rejected=0)
-    with contextlib.suppress(Exception):  # the crawl's error is the one to report
-        store.record_failure(failed, error)
 
 
 def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = None) -> DiffResult:

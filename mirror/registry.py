@@ -23,7 +23,7 @@ from mirror.models import ServerListPage
 PAGE_LIMIT = 100
 MAX_PAGES = 100_000
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
-USER_AGENT = f"mcp-mirror/{__version__} (+https://github.com/mcp-mirror/mcp-mirror)"
+USER_AGENT = f"mcp-mirror/{__version__} (static mirror of the MCP Registry)"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import duckdb
 import orjson
 
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
-from mirror.models import Change, Rejected, Row, Snapshot
+from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot
 
 _MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
 _SNAPSHOT_COLUMNS = "id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected"
@@ -133,20 +133,14 @@ class Store:
         ).fetchall()
         return [Row(*row[:7], doc=row[7].encode()) for row in found]
 
-    def save_snapshot(
-        self,
-        *,
-        snapshot: Snapshot,
-        rows: Sequence[Row],
-        rejected: Sequence[Rejected],
-        changes: Sequence[Change],
-    ) -> Snapshot:
+    def save_snapshot(self, run: CrawlRun, *, rows: Sequence[Row], rejected: Sequence[Rejected],
+                      changes: Sequence[Change]) -> Snapshot:
         """Record a finished crawl in one transaction: all of it lands, or none of it."""
-        sid = snapshot.id
         with self.transaction():
+            sid = self.next_snapshot_id()
             self.con.execute(
                 f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [sid, snapshot.started_at, snapshot.finished_at, snapshot.upstream, snapshot.mode,
+                [sid, run.started_at, run.finished_at, run.upstream, run.mode,
                  "ok", None, len(rows), len({r.name for r in rows}), len(rejected)],
             )
             self.con.execute(
@@ -193,12 +187,12 @@ class Store:
             })
         return self.get_snapshot(sid)
 
-    def record_failure(self, snapshot: Snapshot, error: str) -> None:
+    def record_failure(self, run: CrawlRun, error: str) -> None:
         """Note a crawl that did not land, so `snapshots` can show it; touches nothing else."""
         with self.transaction():
             self.con.execute(
                 f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0)",
-                [snapshot.id, snapshot.started_at, snapshot.finished_at, snapshot.upstream, snapshot.mode, error],
+                [self.next_snapshot_id(), run.started_at, run.finished_at, run.upstream, run.mode, error],
             )
 
     def load_changes(self, snapshot_id: int) -> list[Change]:

@@ -1,22 +1,21 @@
+import dataclasses
+
 import duckdb
 import pytest
 from factories import item, row, with_status
 
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
-from mirror.models import Snapshot, row_from_item
+from mirror.models import CrawlRun, row_from_item
 from mirror.store import SCHEMA_VERSION, load_migrations, open_store
 
 NAME = "io.github.x/y"
 
 
-def pending(store, **overrides):
-    values = dict(id=store.next_snapshot_id(), started_at="2025-01-01T00:00:00Z", finished_at="2025-01-01T00:00:01Z",
-                  upstream="http://up", mode="full", outcome="ok", error=None, rows=0, servers=0, rejected=0)
-    return Snapshot(**{**values, **overrides})
+RUN = CrawlRun(started_at="2025-01-01T00:00:00Z", finished_at="2025-01-01T00:00:01Z", upstream="http://up")
 
 
 def save(store, rows):
-    return store.save_snapshot(snapshot=pending(store), rows=rows, rejected=[], changes=[])
+    return store.save_snapshot(RUN, rows=rows, rejected=[], changes=[])
 
 
 def test_migrations_are_numbered_from_one_and_idempotent(tmp_path):
@@ -82,10 +81,9 @@ def test_every_past_snapshot_is_reproducible(tmp_path):
 def test_a_failed_save_leaves_the_previous_snapshot_current(tmp_path):
     with open_store(tmp_path / "m.duckdb") as store:
         good = save(store, [row(NAME, "1.0.0", latest=True)])
-        with pytest.raises(duckdb.Error):
-            # a duplicate snapshot id fails inside the transaction, after nothing else ran
-            store.save_snapshot(snapshot=pending(store, id=good.id), rows=[row(NAME, "2.0.0")], rejected=[],
-                                changes=[])
+        broken = dataclasses.replace(row(NAME, "2.0.0"), doc=b"\xff not utf-8")
+        with pytest.raises(UnicodeDecodeError):  # fails inside the transaction, after the snapshot row went in
+            store.save_snapshot(RUN, rows=[row(NAME, "1.0.0"), broken], rejected=[], changes=[])
         assert store.latest_ok_snapshot().id == good.id
         assert [r.version for r in store.load_rows(good.id)] == ["1.0.0"]
         assert store.table_counts()["versions"] == 1
@@ -94,7 +92,7 @@ def test_a_failed_save_leaves_the_previous_snapshot_current(tmp_path):
 def test_failed_crawls_are_listed_but_never_current(tmp_path):
     with open_store(tmp_path / "m.duckdb") as store:
         good = save(store, [row(NAME, "1.0.0", latest=True)])
-        store.record_failure(pending(store, outcome="failed"), "upstream unreachable")
+        store.record_failure(RUN, "upstream unreachable")
         assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
         assert store.ok_snapshot().id == good.id
         with pytest.raises(SnapshotNotFound, match="did not finish"):
