@@ -69,13 +69,14 @@ def diff_rows(
 
 
 def _version_changes(was: Row, now: Row) -> list[Change]:
-    paths = changed_paths(was.item(), now.item())
+    after = now.item()
+    paths = changed_paths(was.item(), after)
     explained = set(_LATEST_PATHS)
     changes = []
     if was.status != now.status:
         explained |= _STATUS_PATHS
         detail: dict[str, Any] = {"from": was.status, "to": now.status}
-        message = (now.item().get("_meta") or {}).get(OFFICIAL, {}).get("statusMessage")
+        message = (after.get("_meta") or {}).get(OFFICIAL, {}).get("statusMessage")
         if message:
             detail["message"] = message
         changes.append(Change("status_changed", now.name, now.version, detail))
