@@ -1,3 +1,4 @@
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,13 @@ def upstream() -> Iterator[FakeUpstream]:
 def settings(tmp_path: Path, upstream: FakeUpstream) -> Settings:
     return Settings(upstream=upstream.url, db=tmp_path / "mirror.duckdb", out=tmp_path / "site",
                     base_url="http://mirror.test")
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -10,6 +9,7 @@ import threading
 import orjson
 import pytest
 from click.testing import CliRunner
+from conftest import free_port
 
 from mirror.cli import cli
 from mirror.store import SCHEMA_VERSION, open_store
@@ -61,12 +61,6 @@ def test_crawl_then_render_a_past_snapshot(built):
     assert (state["snapshot"]["id"], state["baseUrl"]) == (1, "https://m.example/x")
 
 
-def unused_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("fault, message", [
     ((500, b"oops", "text/plain"), "upstream answered HTTP 500"),
     ((404, b'{"title":"Not Found"}', "application/problem+json"), "upstream answered HTTP 404"),
@@ -106,7 +100,7 @@ def test_a_fault_on_a_later_page_saves_nothing(built, upstream):
 
 
 def test_an_unreachable_upstream_is_one_line(tmp_path):
-    url = f"http://127.0.0.1:{unused_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = invoke("crawl", "--upstream", url, "--db", tmp_path / "m.duckdb")
     assert result.exit_code == 1
     assert result.output.startswith(f"mcp-mirror: error: upstream unreachable: {url}/v0.1/servers?")

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from clients import copilot_lookup, crawl, rows, vscode_gallery, vscode_lookup
-from conftest import serving
+from conftest import free_port, serving
 from openapi import errors
 
 from mirror import hosts, paths, pipeline
@@ -124,12 +124,6 @@ def nginx_conf(tmp: Path, port: int, directives: str) -> str:
             f"http {{\n    access_log {tmp}/access.log;\n{temp_paths}\n"
             f"    server {{\n        listen 127.0.0.1:{port};\n        server_name localhost;\n"
             f"{directives}\n    }}\n}}\n")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
