@@ -7,7 +7,7 @@ code; stdout carries results only, so it can be piped.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from mirror import __version__, hosts, pipeline
 from mirror.diff import KINDS
-from mirror.errors import MirrorError, UsageError
+from mirror.errors import MirrorError, UsageError, VerifyError
 from mirror.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_DB,
@@ -25,6 +25,7 @@ from mirror.settings import (
     DEFAULT_UPSTREAM,
     Settings,
 )
+from mirror.verify import MAX_PROBLEMS_SHOWN
 
 
 class MirrorGroup(click.Group):
@@ -61,10 +62,10 @@ def site_options(f: Callable) -> Callable:
                         help="Directory to write the static site to (env MCP_MIRROR_OUT).")(f)
 
 
-def host_option(f: Callable) -> Callable:
-    return click.option("--host", "host", envvar="MCP_MIRROR_HOST", default=hosts.DEFAULT_PROFILE, show_default=True,
-                        type=click.Choice(list(hosts.PROFILES)),
-                        help="Host profile the tree is made for (env MCP_MIRROR_HOST); see README's Hosting.")(f)
+def profile_option(f: Callable) -> Callable:
+    return click.option("--profile", "profile", envvar="MCP_MIRROR_PROFILE", default=hosts.DEFAULT_PROFILE,
+                        show_default=True, type=click.Choice(list(hosts.PROFILES)),
+                        help="Host profile the tree is made for (env MCP_MIRROR_PROFILE); see README's Hosting.")(f)
 
 
 def make_settings(**values: Any) -> Settings:
@@ -172,44 +173,52 @@ def describe(change: pipeline.Change) -> str:
 @cli.command()
 @db_option
 @site_options
-@host_option
+@profile_option
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to render (default: the latest).")
-def render(db: Path, out: Path, base_url: str, host: str, snapshot_id: int | None) -> None:
-    """Write the static v0.1 API tree of a snapshot.
+def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | None) -> None:
+    """Publish the static v0.1 API tree of a snapshot at OUT, atomically.
 
-    Same snapshot, same bytes: unchanged files are not rewritten.
+    OUT becomes a symlink to the current generation (kept beside it in .OUT.generations);
+    same snapshot, same bytes, and unchanged files are not rewritten.
 
-    Example: mcp-mirror render --out site --base-url https://example.org/mcp --host netlify
+    Example: mcp-mirror render --out site --base-url https://example.org/mcp --profile netlify
     """
     progress = progress_printer()
     try:
-        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, host=host),
+        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, profile=profile),
                                  snapshot_id=snapshot_id, progress=progress)
     finally:
         end_progress(progress)
+    warn(result.written.warnings)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
                f"{w.removed} removed")
+
+
+def warn(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(f"mcp-mirror: warning: {line}", err=True)
 
 
 @cli.command()
 @upstream_option
 @db_option
 @site_options
-@host_option
+@profile_option
 @click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def build(upstream: str, db: Path, out: Path, base_url: str, host: str, full: bool, as_json: bool) -> None:
+def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, full: bool, as_json: bool) -> None:
     """Crawl, diff and render in one go, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
     """
     progress = progress_printer()
     try:
-        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, host=host),
+        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile),
                                 progress=progress)
     finally:
         end_progress(progress)
+    warn(result.render.written.warnings)
     s = result.summary
     if as_json:
         click.echo(orjson.dumps(s).decode())
@@ -259,6 +268,36 @@ def print_urls(directory: Path, url: str) -> None:
     click.echo(f"  v0.1 API: {url}/v0.1/servers?version=latest")
     click.echo(f"  state:    {url}/v0.1/x/mcp-mirror/state")
     click.echo(f"Point VS Code's chat.mcp.gallery.serviceUrl at {url}")
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path),
+                envvar="MCP_MIRROR_OUT", default=DEFAULT_OUT)
+@click.option("--against", "url", metavar="URL",
+              help="Instead, run VS Code's and Copilot's requests against a deployed copy at this base URL.")
+def verify(directory: Path, url: str | None) -> None:
+    """Check a published tree against its manifest (or a deployed copy over HTTP).
+
+    Reports every missing, extra, corrupt or linked file, a state document that does not
+    name the manifest, a nextCursor that names no page and a listed version without its
+    document; exits 1 if there is any.
+
+    Example: mcp-mirror verify site && mcp-mirror verify --against https://mcp.example.org
+    """
+    report = pipeline.verify(directory, against=url)
+    what = url or str(directory)
+    for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        click.echo(printable(problem))
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        click.echo(f"... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more")
+    if not report.ok:
+        raise VerifyError(f"{what}: {len(report.problems)} problems in {report.checked} checks")
+    click.echo(f"{what}: ok ({report.checked} checks)")
+
+
+def printable(text: str) -> str:
+    """Upstream text with control characters shown as escapes, never sent to a terminal raw."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 @cli.command("host-config")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from mirror.models import OFFICIAL, Change, Row
+from mirror.models import OFFICIAL, Change, Row, latest_row
 
 KINDS = (
     "server_added",
@@ -102,12 +102,6 @@ def changed_paths(a: Any, b: Any, pointer: str = "") -> list[str]:
     if type(a) is not type(b) or a != b:
         return [pointer or "/"]
     return []
-
-
-def latest_row(rows: Iterable[Row]) -> Row | None:
-    """The version flagged isLatest; upstream breaks ties by newest publishedAt."""
-    flagged = [row for row in rows if row.is_latest]
-    return max(flagged, key=lambda row: row.published_sort_key) if flagged else None
 
 
 def _latest_version(rows: Iterable[Row]) -> str | None:

@@ -6,6 +6,7 @@
     │   ├── SchemaTooNew        written by a newer mcp-mirror
     │   └── SnapshotNotFound    no such snapshot (or none yet)
     ├── RenderError             the output tree cannot be written
+    ├── VerifyError             a published tree or deployed copy failed its checks
     └── UsageError              options that do not fit together
 """
 
@@ -44,6 +45,10 @@ class SnapshotNotFound(StoreError):
 
 class RenderError(MirrorError):
     """The output tree cannot be planned or written."""
+
+
+class VerifyError(MirrorError):
+    """A published tree, or a deployed copy of it, failed verification."""
 
 
 class UsageError(MirrorError):

@@ -9,9 +9,9 @@ answer (no `nextCursor`, one list page of latest versions).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ import orjson
 
 from mirror import __version__, paths, routes
 from mirror.errors import UsageError
+from mirror.plan import Cache, Entry, Kind
 from mirror.templating import render_template
 
 CORS_HEADERS = {
@@ -29,22 +30,28 @@ CORS_HEADERS = {
 # Every document can change when upstream does (status, isLatest), so nothing in the API
 # tree is immutable: clients revalidate after five minutes (ETag/Last-Modified make it cheap).
 API_CACHE_CONTROL = "public, max-age=300, must-revalidate"
+CACHE_CONTROL = {Cache.API: API_CACHE_CONTROL, Cache.HTML: API_CACHE_CONTROL, Cache.STATE: API_CACHE_CONTROL}
 RESPONSE_HEADERS = {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": API_CACHE_CONTROL}
 PREFLIGHT_MAX_AGE = "86400"
-OBJECTS_MANIFEST = PurePosixPath(".mcp-mirror", "objects.json")
+OBJECTS_MANIFEST = ".mcp-mirror/objects.json"
 _UNQUOTABLE = re.compile(r'["$\\{}\x00-\x1f]')
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
+    """A kind of static host: what it can route, the files it needs inside the tree, its
+    server-side configuration and the capability record the state document carries.
+    Subclasses own what differs; render asks for data, never for a host's name."""
+
     name: str
-    hosts: str
+    description: str
     query_routing: bool  # cursor, limit, version=latest, include_deleted, updated_since
     path_rewrites: bool  # API paths answered from P/index.json without a redirect
     headers: bool  # CORS, Content-Type, nosniff, Cache-Control
     problem_404: bool  # unknown server: 404 with a problem+json body
     fallback_lookup: bool = False  # can try a second file when the first is missing (try_files)
     index_name: str = paths.DEFAULT_VIEW
+    config_template: str | None = None  # server-side configuration; None: everything is in the tree
     degradations: tuple[str, ...] = field(default=())
 
     def capabilities(self) -> dict[str, Any]:
@@ -57,6 +64,73 @@ class Profile:
             "degradations": list(self.degradations),
         }
 
+    def document(self, body: bytes) -> bytes:
+        """A JSON document as this host serves it (verbatim unless the host may call it HTML)."""
+        return body
+
+    def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
+        """The host's own files that live inside the tree (`_redirects`, `_headers`, ...)."""
+        return iter(())
+
+    def closing_entries(self, ledger: Iterable[tuple[str, str, Cache]]) -> Iterator[Entry]:
+        """Files made from the list of every other entry (path, media type, cache class)."""
+        return iter(())
+
+    @property
+    def needs_ledger(self) -> bool:
+        return type(self).closing_entries is not Profile.closing_entries
+
+    def config(self, *, out: Path, base_url: str) -> str:
+        """The server-side configuration to install, for the tree at `out`."""
+        root = Path(out).absolute()  # not resolved: `out` may be the symlink a publish swaps
+        if _UNQUOTABLE.search(str(root)):
+            raise UsageError(f"--out {root} has characters a generated config cannot quote (\" $ \\ {{ }})",
+                             hint="move the site to a plainer path")
+        parts = urlsplit(base_url)
+        context = _context(self, prefix=paths.base_path(base_url), root=root,
+                           site_address=f"{parts.scheme}://{parts.netloc}")
+        return render_template(self.config_template or "hosts/in-tree.txt", **context)
+
+
+class _RedirectsHost(Profile):
+    """Netlify and Cloudflare Pages: routing and headers as `_redirects` and `_headers`."""
+
+    redirects_template = "hosts/netlify_redirects"
+
+    def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
+        context = _context(self, prefix=paths.base_path(base_url), root=None)
+        yield _host_file("_redirects", _text(self.redirects_template, **context))
+        yield _host_file("_headers", _text("hosts/headers", **context))
+
+
+class NetlifyProfile(_RedirectsHost):
+    pass
+
+
+class CloudflarePagesProfile(_RedirectsHost):
+    redirects_template = "hosts/cloudflare_redirects"
+
+    def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
+        yield from super().tree_entries(base_url=base_url)
+        # Pages serves the nearest 404.html for a missing path: under /v0.1 that is a problem body.
+        yield _host_file(paths.api_dir("404.html"), orjson.dumps(paths.problem_body("server-not-found")))
+
+
+class S3Profile(Profile):
+    def closing_entries(self, ledger: Iterable[tuple[str, str, Cache]]) -> Iterator[Entry]:
+        yield Entry(OBJECTS_MANIFEST, Kind.POINTER, JSON, objects_manifest(ledger))
+
+
+class StaticProfile(Profile):
+    def document(self, body: bytes) -> bytes:
+        """Plain file servers send index.html as text/html, so no upstream `<` may reach
+        the page as markup: `<`, `>` and `&` only occur inside JSON strings, where their
+        \\u escapes are the same JSON value."""
+        return body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+
+    def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
+        yield _host_file(".nojekyll", b"")
+
 
 _NO_QUERY = (
     "query strings are ignored: /v0.1/servers answers the latest version of every server in one page "
@@ -65,30 +139,39 @@ _NO_QUERY = (
     "client cannot see deletions; crawl with mcp-mirror instead",
     "search is ignored (a static host cannot filter); clients get the full list",
 )
+_FULL = {"query_routing": True, "path_rewrites": True, "headers": True, "problem_404": True}
 PROFILES: dict[str, Profile] = {
     profile.name: profile
     for profile in (
-        Profile("nginx", "nginx (generated server-block directives)", True, True, True, True, fallback_lookup=True),
-        Profile("caddy", "Caddy 2 (generated site block)", True, True, True, True, fallback_lookup=True),
-        Profile("netlify", "Netlify (_redirects and _headers in the tree)", True, True, True, True, degradations=(
-            "include_deleted is recognised only as include_deleted=true",
-        )),
-        Profile("cloudflare-pages", "Cloudflare Pages (_redirects and _headers in the tree)", False, True, True, True,
-                degradations=(*_NO_QUERY, "unknown servers answer 404 with a problem body typed application/json")),
-        Profile("s3", "S3 or R2 behind CloudFront (object manifest in the tree, CloudFront Function)", True, True, True,
-                True, degradations=(
-                    "headers and 404 answers need the CloudFront response-headers policy and custom error "
-                    "responses that `mcp-mirror host-config s3` describes",
-                )),
-        Profile("static", "any plain file server: GitHub Pages, Azure Blob static website, python -m http.server",
-                False, False, False, False, index_name="index.html", degradations=(
-                    *_NO_QUERY,
-                    "API paths redirect once to their trailing-slash form and are served from index.html: "
-                    "clients must follow redirects, and Content-Type is the host's (text/html)",
-                    "no CORS, cache or nosniff headers beyond what the host sends (GitHub Pages sends "
-                    "Access-Control-Allow-Origin: *)",
-                    "unknown servers answer the host's 404 page, not problem+json",
-                )),
+        Profile(name="nginx", description="nginx (generated server-block directives)", **_FULL,
+                fallback_lookup=True, config_template="hosts/nginx.conf"),
+        Profile(name="caddy", description="Caddy 2 (generated site block)", **_FULL,
+                fallback_lookup=True, config_template="hosts/Caddyfile"),
+        NetlifyProfile(name="netlify", description="Netlify (_redirects and _headers in the tree)", **_FULL,
+                       degradations=("include_deleted is recognised only as include_deleted=true",)),
+        CloudflarePagesProfile(
+            name="cloudflare-pages", description="Cloudflare Pages (_redirects and _headers in the tree)",
+            query_routing=False, path_rewrites=True, headers=True, problem_404=True,
+            degradations=(*_NO_QUERY, "unknown servers answer 404 with a problem body typed application/json")),
+        S3Profile(
+            name="s3", description="S3 or R2 behind CloudFront (object manifest in the tree, CloudFront Function)",
+            **_FULL, config_template="hosts/cloudfront.js", degradations=(
+                "headers and 404 answers need the CloudFront response-headers policy and custom error "
+                "responses that `mcp-mirror host-config s3` describes",
+            )),
+        StaticProfile(
+            name="static",
+            description="any plain file server: GitHub Pages, Azure Blob static website, python -m http.server",
+            query_routing=False, path_rewrites=False, headers=False, problem_404=False, index_name="index.html",
+            degradations=(
+                *_NO_QUERY,
+                "API paths redirect once to their trailing-slash form and are served from index.html: "
+                "clients must follow redirects, and Content-Type is the host's (text/html); JSON strings "
+                "carry <, > and & as \\u escapes so no upstream text can become markup",
+                "no CORS, cache or nosniff headers beyond what the host sends (GitHub Pages sends "
+                "Access-Control-Allow-Origin: *)",
+                "unknown servers answer the host's 404 page, not problem+json",
+            )),
     )
 }
 DEFAULT_PROFILE = "nginx"
@@ -104,42 +187,38 @@ def get_profile(name: str) -> Profile:
 # -- files inside the tree -------------------------------------------------------
 
 
-def tree_files(profile: Profile, planned: Iterable[PurePosixPath], *, base_url: str) -> dict[PurePosixPath, bytes]:
-    """The host's own files that live inside the tree (`_redirects`, `_headers`, ...)."""
-    prefix = paths.base_path(base_url)
-    context = _context(profile, prefix=prefix, root=None)
-    if profile.name == "netlify":
-        return {PurePosixPath("_redirects"): _text("hosts/netlify_redirects", **context),
-                PurePosixPath("_headers"): _text("hosts/headers", **context)}
-    if profile.name == "cloudflare-pages":
-        return {PurePosixPath("_redirects"): _text("hosts/cloudflare_redirects", **context),
-                PurePosixPath("_headers"): _text("hosts/headers", **context),
-                paths.api_dir("404.html"): orjson.dumps(paths.problem_body("server-not-found"))}
-    if profile.name == "s3":
-        return {OBJECTS_MANIFEST: objects_manifest(planned)}
-    if profile.name == "static":
-        return {PurePosixPath(".nojekyll"): b""}
-    return {}
+def _host_file(path: str, body: bytes) -> Entry:
+    return Entry(path, Kind.DOCUMENT, content_type(path), body)
 
 
-def objects_manifest(planned: Iterable[PurePosixPath]) -> bytes:
+def objects_manifest(ledger: Iterable[tuple[str, str, Cache]]) -> bytes:
     """Object key -> Content-Type and Cache-Control, for upload tools that set metadata per key."""
-    objects = {}
-    for rel in sorted(planned, key=str):
-        if rel.parts[0] == ".mcp-mirror":
-            continue
-        objects[str(rel)] = {"contentType": content_type(rel), "cacheControl": API_CACHE_CONTROL}
+    objects = {
+        path: {"contentType": media_type, "cacheControl": CACHE_CONTROL[cache]}
+        for path, media_type, cache in sorted(ledger)
+        if not path.startswith(".mcp-mirror/")
+    }
     return orjson.dumps({"generator": f"mcp-mirror {__version__}", "objects": objects},
                         option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
-def content_type(rel: PurePosixPath) -> str:
-    if rel.parent.name == "_problems":
-        return "application/problem+json"
-    if rel.suffix == ".json" or (rel.parts and rel.parts[0] == paths.API):
-        return "application/json"
-    return {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-            ".js": "text/javascript; charset=utf-8"}.get(rel.suffix, "application/octet-stream")
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+HTML = "text/html; charset=utf-8"
+_BY_SUFFIX = {".html": HTML, ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+              ".json": JSON, ".xml": "application/xml", ".atom": "application/atom+xml"}
+
+
+def content_type(path: str) -> str:
+    """The Content-Type a host configured by this module sends for a tree path: every file
+    under the API prefix is JSON (index.html ones too, on hosts that can set it)."""
+    if path.startswith(f"{paths.API}/_problems/"):
+        return PROBLEM_JSON
+    if path.startswith(f"{paths.API}/"):
+        return JSON
+    dot = path.rfind(".")
+    return _BY_SUFFIX.get(path[dot:], "application/octet-stream") if dot > path.rfind("/") else (
+        "application/octet-stream")
 
 
 # -- configuration outside the tree ----------------------------------------------
@@ -147,18 +226,7 @@ def content_type(rel: PurePosixPath) -> str:
 
 def host_config(name: str, *, out: Path, base_url: str) -> str:
     """The server-side configuration to install for a profile, for the tree at `out`."""
-    profile = get_profile(name)
-    root = Path(out).resolve()
-    if _UNQUOTABLE.search(str(root)):
-        raise UsageError(f"--out {root} has characters a generated config cannot quote (\" $ \\ {{ }})",
-                         hint="move the site to a plainer path")
-    parts = urlsplit(base_url)
-    context = _context(profile, prefix=paths.base_path(base_url), root=root,
-                       site_address=f"{parts.scheme}://{parts.netloc}")
-    template = {"nginx": "hosts/nginx.conf", "caddy": "hosts/Caddyfile", "s3": "hosts/cloudfront.js"}.get(name)
-    if template is None:
-        return render_template("hosts/in-tree.txt", **context)
-    return render_template(template, **context)
+    return get_profile(name).config(out=out, base_url=base_url)
 
 
 def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: str = "") -> dict[str, Any]:

@@ -7,6 +7,7 @@ raw JSON document, so fields the mirror does not know survive byte for byte.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -174,6 +175,17 @@ class Snapshot:
     rows: int
     servers: int
     rejected: int
+
+
+def is_visible(row: Row) -> bool:
+    """Whether a row is served without include_deleted: the one visibility rule."""
+    return row.status != "deleted"
+
+
+def latest_row(rows: Iterable[Row]) -> Row | None:
+    """The version flagged isLatest; upstream breaks ties by newest publishedAt."""
+    flagged = [row for row in rows if row.is_latest]
+    return max(flagged, key=lambda row: row.published_sort_key) if flagged else None
 
 
 def content_hash(doc: bytes) -> str:

@@ -9,7 +9,6 @@ The name's single `/` becomes a directory level: hosts decode `%2F` before looku
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
 API = "v0.1"
@@ -81,34 +80,35 @@ def version_problem(version: str) -> str | None:
     return None
 
 
-def api_dir(*parts: str) -> PurePosixPath:
-    return PurePosixPath(API, *parts)
+def api_dir(*parts: str) -> str:
+    """Tree paths are relative POSIX strings: cheap to build by the hundred thousand."""
+    return "/".join((API, *parts))
 
 
-def view_file(directory: PurePosixPath, include_deleted: bool = False, index: str = DEFAULT_VIEW) -> PurePosixPath:
+def view_file(directory: str, *, deleted: bool = False, index: str = DEFAULT_VIEW) -> str:
     """The file answering API path `directory`; plain file servers need `index="index.html"`."""
-    return directory / (DELETED_VIEW if include_deleted else index)
+    return f"{directory}/{DELETED_VIEW if deleted else index}"
 
 
-def servers_dir() -> PurePosixPath:
-    return api_dir("servers")
+def servers_dir() -> str:
+    return f"{API}/servers"
 
 
-def server_dir(name: str) -> PurePosixPath:
-    namespace, short = name.split("/", 1)
-    return api_dir("servers", namespace, short)
+def server_dir(name: str) -> str:
+    """The name's single `/` is the directory level between namespace and server."""
+    return f"{API}/servers/{name}"
 
 
-def versions_dir(name: str) -> PurePosixPath:
-    return server_dir(name) / "versions"
+def versions_dir(name: str) -> str:
+    return f"{API}/servers/{name}/versions"
 
 
-def version_dir(name: str, version: str) -> PurePosixPath:
-    return versions_dir(name) / version
+def version_dir(name: str, version: str) -> str:
+    return f"{API}/servers/{name}/versions/{version}"
 
 
-def latest_dir(name: str) -> PurePosixPath:
-    return versions_dir(name) / "latest"
+def latest_dir(name: str) -> str:
+    return f"{API}/servers/{name}/versions/latest"
 
 
 def cursor(size: int, offset: int) -> str:
@@ -116,12 +116,12 @@ def cursor(size: int, offset: int) -> str:
     return f"{size}-{offset}"
 
 
-def page_file(chain: str, token: str) -> PurePosixPath:
-    return api_dir("servers", PAGES, chain, f"{token}.json")
+def page_file(chain: str, token: str) -> str:
+    return f"{API}/servers/{PAGES}/{chain}/{token}.json"
 
 
-def problem_file(slug: str) -> PurePosixPath:
-    return api_dir("_problems", f"{slug}.json")
+def problem_file(slug: str) -> str:
+    return f"{API}/_problems/{slug}.json"
 
 
 def problem_body(slug: str) -> dict[str, int | str]:
@@ -130,8 +130,20 @@ def problem_body(slug: str) -> dict[str, int | str]:
     return {"title": title, "status": status, "detail": detail}
 
 
-def extension_dir(*parts: str) -> PurePosixPath:
+def extension_dir(*parts: str) -> str:
     return api_dir(*EXTENSION, *parts)
+
+
+def state_file(index: str = DEFAULT_VIEW) -> str:
+    return view_file(extension_dir("state"), index=index)
+
+
+def manifest_file(index: str = DEFAULT_VIEW) -> str:
+    return view_file(extension_dir("manifest"), index=index)
+
+
+LANDING_PAGE = "index.html"
+NOT_FOUND_PAGE = "404.html"
 
 
 def base_path(base_url: str) -> str:

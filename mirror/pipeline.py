@@ -10,19 +10,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 from pydantic import ValidationError
 
-from mirror import hosts, registry
+from mirror import hosts, paths, registry
 from mirror.diff import count_by_kind, diff_rows
 from mirror.errors import MirrorError, RenderError
 from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot, row_from_item
-from mirror.render import WriteResult, plan_site, write_site
+from mirror.publish import LocalTarget, PublishResult, publish
+from mirror.render import Site
 from mirror.settings import Settings
 from mirror.store import open_store
+from mirror.verify import Report, verify_tree, verify_url
 
 Progress = Callable[[str], None]
 
@@ -46,7 +49,7 @@ class DiffResult:
 @dataclass(frozen=True)
 class RenderResult:
     snapshot: Snapshot
-    written: WriteResult
+    written: PublishResult
 
 
 @dataclass(frozen=True)
@@ -147,19 +150,38 @@ def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = 
 
 
 def check_output(settings: Settings) -> None:
-    hosts.get_profile(settings.host)
+    """Refuse a bad output before any work is done."""
+    hosts.get_profile(settings.profile)
     if settings.out.exists() and not settings.out.is_dir():
         raise RenderError(f"output path {settings.out} is a file, not a directory", hint="pass another --out")
 
 
+def local_target(settings: Settings) -> LocalTarget:
+    """The output directory as a publish target (use it as a context manager)."""
+    index = hosts.get_profile(settings.profile).index_name
+    return LocalTarget(settings.out, manifest_path=paths.manifest_file(index), state_path=paths.state_file(index))
+
+
 def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None) -> RenderResult:
-    """Write the static tree of a snapshot (default: the latest) under settings.out."""
+    """Publish the static tree of a snapshot (default: the latest) at settings.out, atomically."""
     check_output(settings)
+    profile = hosts.get_profile(settings.profile)
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
-        rows = store.load_rows(snapshot.id)
-    plan = plan_site(snapshot, rows, base_url=settings.base_url, host=settings.host)
-    return RenderResult(snapshot=snapshot, written=write_site(plan, settings.out, progress))
+        site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
+                    content=store.content_snapshot(snapshot.id))
+        with local_target(settings) as target:
+            published = publish(site, target, progress=progress)
+    return RenderResult(snapshot=snapshot, written=published)
+
+
+def verify(out: Path, *, against: str | None = None) -> Report:
+    """Check a published tree against its manifest, or a deployed copy over HTTP."""
+    if against is not None:
+        return verify_url(against)
+    if not Path(out).is_dir():
+        raise RenderError(f"{out} is not a directory", hint="pass the --out of a render")
+    return verify_tree(Path(out))
 
 
 def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None) -> BuildResult:

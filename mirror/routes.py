@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from mirror import paths
 from mirror.paths import CHAINS, DEFAULT_PAGE_SIZE, PAGE_SIZES, problem_file
@@ -25,8 +24,12 @@ RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d
 @dataclass(frozen=True)
 class Answer:
     status: int
-    files: tuple[PurePosixPath, ...]  # tried in order; the first that exists is the body
-    fallback: PurePosixPath | None = None  # the body when none exists
+    """What a host answers: the first of `files` that exists, else `fallback` with
+    `fallback_status`. Files are tree paths (relative POSIX strings)."""
+
+    status: int
+    files: tuple[str, ...]
+    fallback: str | None = None
     fallback_status: int = 404
 
 
@@ -34,22 +37,25 @@ def _problem(slug: str, status: int) -> Answer:
     return Answer(status, (problem_file(slug),))
 
 
-def resolve(path: str, query: Mapping[str, str]) -> Answer:
+def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_VIEW,
+            query_routing: bool = True) -> Answer:
     """`path` is percent-decoded and relative to the base URL; `query` holds the first
-    value of each parameter, decoded. Empty values count as absent, as upstream binds them."""
-    query = {key: value for key, value in query.items() if value != ""}
+    value of each parameter, decoded. Empty values count as absent, as upstream binds them.
+    `index` is the file a directory answers with in this tree, and a tree made for a host
+    that cannot route queries is answered as that host would: queries ignored."""
+    query = {key: value for key, value in query.items() if value != ""} if query_routing else {}
     parts = [part for part in path.split("/") if part]
     if not parts or parts[0] != paths.API:
-        return Answer(200, _static_candidates(parts), fallback=PurePosixPath("404.html"))
-    if parts == [paths.API, "servers"]:
+        return Answer(200, _static_candidates(parts), fallback=paths.NOT_FOUND_PAGE)
+    if parts == [paths.API, "servers"] and query_routing:
         return resolve_list(query)
     include_deleted = query.get("include_deleted")
     if include_deleted is not None and include_deleted not in TRUE | FALSE:
         return _problem("bad-include-deleted", 422)
-    directory = PurePosixPath(*parts)
+    directory = "/".join(parts)
     missing = "server-not-found" if len(parts) > 2 and parts[1] == "servers" else "endpoint-not-found"
-    views = (paths.view_file(directory, True),) if include_deleted in TRUE else ()
-    return Answer(200, (*views, paths.view_file(directory)), fallback=problem_file(missing))
+    views = (paths.view_file(directory, deleted=True),) if include_deleted in TRUE else ()
+    return Answer(200, (*views, paths.view_file(directory, index=index)), fallback=problem_file(missing))
 
 
 def resolve_list(query: Mapping[str, str]) -> Answer:
@@ -94,12 +100,14 @@ def chain_name(*, latest: bool, with_deleted: bool) -> str:
     raise AssertionError("every combination has a chain")
 
 
-def _static_candidates(parts: list[str]) -> tuple[PurePosixPath, ...]:
-    here = PurePosixPath(*parts) if parts else PurePosixPath(".")
-    return (here, here / "index.html") if parts else (here / "index.html",)
+def _static_candidates(parts: list[str]) -> tuple[str, ...]:
+    if not parts:
+        return (paths.LANDING_PAGE,)
+    here = "/".join(parts)
+    return (here, f"{here}/index.html")
 
 
-def pick(answer: Answer, exists: Callable[[PurePosixPath], bool]) -> tuple[int, PurePosixPath | None]:
+def pick(answer: Answer, exists: Callable[[str], bool]) -> tuple[int, str | None]:
     """The status and file a host answers with, given which files exist."""
     for candidate in answer.files:
         if exists(candidate):

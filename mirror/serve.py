@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -21,16 +22,32 @@ from mirror import hosts, paths, routes
 from mirror.errors import RenderError
 
 
-def read_base_path(root: Path) -> str:
-    """The URL path the tree was rendered for, from its state document."""
-    state_dir = root.joinpath(*paths.extension_dir("state").parts)
-    state = next((f for f in (state_dir / "index.json", state_dir / "index.html") if f.is_file()), None)
+@dataclass(frozen=True)
+class TreeInfo:
+    """What `serve` needs to route a tree the way its host profile would."""
+
+    base_path: str
+    index: str = paths.DEFAULT_VIEW
+    query_routing: bool = True
+
+
+def read_tree_info(root: Path) -> TreeInfo:
+    """The URL path and routing the tree was rendered for, from its state document."""
+    state = next((root / paths.state_file(index) for index in (paths.DEFAULT_VIEW, "index.html")
+                  if (root / paths.state_file(index)).is_file()), None)
     if state is None:
         raise RenderError(f"{root} holds no rendered mirror", hint="run `mcp-mirror render` or `build` first")
     try:
-        return paths.base_path(orjson.loads(state.read_bytes())["baseUrl"])
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        document = orjson.loads(state.read_bytes())
+        host = document.get("host") or {}
+        return TreeInfo(paths.base_path(document["baseUrl"]), index=host.get("indexFile", paths.DEFAULT_VIEW),
+                        query_routing=bool(host.get("queryRouting", True)))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
+
+
+def read_base_path(root: Path) -> str:
+    return read_tree_info(root).base_path
 
 
 def normalize(raw_path: str) -> str | None:
@@ -86,10 +103,15 @@ class MirrorHandler(BaseHTTPRequestHandler):
         query: dict[str, str] = {}
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             query.setdefault(key.lower(), value)  # nginx's $arg_name ignores case; first value wins
-        status, rel = routes.pick(routes.resolve(path[len(base):], query), self.server.exists)
+        tree = self.server.tree
+        answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing)
+        status, rel = routes.pick(answer, self.server.exists)
         if rel is None:
-            return self._problem(HTTPStatus(status), "Endpoint not found", head)
-        body = self.server.root.joinpath(*rel.parts).read_bytes()
+            return self._problem(HTTPStatus(status), "Not found" if status == 404 else "Bad request", head)
+        try:
+            body = (self.server.root / rel).read_bytes()
+        except OSError:  # swapped away between the lookup and the read
+            return self._problem(HTTPStatus.SERVICE_UNAVAILABLE, "The tree is being republished: retry", head)
         # Same bytes, same tag (renders are deterministic), so revalidation survives re-renders.
         etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
         if status == HTTPStatus.OK and etag in self.headers.get("If-None-Match", ""):
@@ -122,17 +144,20 @@ class MirrorServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, root: Path, host: str, port: int, *, base_path: str | None = None, quiet: bool = False):
-        self.root = Path(root).resolve()
+        # Not resolved: `root` may be the symlink a publish swaps, and must follow each swap.
+        self.root = Path(root).absolute()
         if not self.root.is_dir():
             raise RenderError(f"{root} is not a directory", hint="pass the --out directory of a render")
-        self.base_path = read_base_path(self.root) if base_path is None else base_path.rstrip("/")
+        self.tree = read_tree_info(self.root)
+        if base_path is not None:
+            self.tree = TreeInfo(base_path.rstrip("/"), self.tree.index, self.tree.query_routing)
+        self.base_path = self.tree.base_path
         self.quiet = quiet
         super().__init__((host, port), MirrorHandler)
 
-    def exists(self, rel: PurePosixPath) -> bool:
-        target = self.root.joinpath(*rel.parts)
-        real = os.path.realpath(target)
-        return real.startswith(str(self.root) + os.sep) and os.path.isfile(real)
+    def exists(self, rel: str) -> bool:
+        real = os.path.realpath(self.root / rel)
+        return real.startswith(os.path.realpath(self.root) + os.sep) and os.path.isfile(real)
 
     @property
     def url(self) -> str:

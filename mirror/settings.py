@@ -23,7 +23,7 @@ class Settings(BaseModel):
     db: Path = Field(DEFAULT_DB, description="DuckDB snapshot database.")
     out: Path = Field(DEFAULT_OUT, description="Directory the static site is written to.")
     base_url: str = Field(DEFAULT_BASE_URL, description="Public URL the site is served at; its path is the API prefix.")
-    host: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
+    profile: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
     timeout: float = Field(30.0, description="Seconds to wait for each upstream response.")
 
     @field_validator("upstream", "base_url")

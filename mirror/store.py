@@ -133,6 +133,41 @@ class Store:
         ).fetchall()
         return [Row(*row[:7], doc=row[7].encode()) for row in found]
 
+    def iter_rows(self, snapshot_id: int, *, batch: int = 2000) -> Iterator[Row]:
+        """The rows of a snapshot sorted by (name, version), fetched in batches so a large
+        snapshot is never held whole. Uses its own cursor, so passes may overlap."""
+        cursor = self.con.cursor()
+        try:
+            cursor.execute(
+                f"""SELECT {_ROW_COLUMNS} FROM versions v JOIN documents d USING (hash)
+                    WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
+                    ORDER BY v.name, v.version""",
+                {"id": snapshot_id},
+            )
+            while found := cursor.fetchmany(batch):
+                for row in found:
+                    yield Row(*row[:7], doc=row[7].encode())
+        finally:
+            cursor.close()
+
+    def content_snapshot(self, snapshot_id: int) -> Snapshot:
+        """The snapshot in which the rows of `snapshot_id` last changed: an unchanged crawl
+        renders the same documents, so they name the data's snapshot, not the crawl's."""
+        found = self.con.execute(
+            """SELECT max(x) FROM (
+                 SELECT max(valid_from) AS x FROM versions WHERE valid_from <= $id
+                 UNION ALL SELECT max(valid_to) FROM versions WHERE valid_to <= $id)""",
+            {"id": snapshot_id},
+        ).fetchone()
+        changed = found[0] if found and found[0] is not None else None
+        if changed is None:
+            return self.get_snapshot(snapshot_id)
+        # a removal lands in the snapshot whose id closes the range; only finished ones count
+        row = self.con.execute(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' AND id >= ? AND id <= ? "
+            "ORDER BY id LIMIT 1", [changed, snapshot_id]).fetchone()
+        return Snapshot(*row) if row else self.get_snapshot(snapshot_id)
+
     def save_snapshot(self, run: CrawlRun, *, rows: Sequence[Row], rejected: Sequence[Rejected],
                       changes: Sequence[Change]) -> Snapshot:
         """Record a finished crawl in one transaction: all of it lands, or none of it."""

@@ -168,11 +168,11 @@ def test_host_config_prints_each_profile(tmp_path):
 
 def test_render_for_a_host_profile_records_it(built):
     out = built.out.parent / "pages"
-    assert invoke("render", "--db", built.db, "--out", out, "--host", "static").exit_code == 0
+    assert invoke("render", "--db", built.db, "--out", out, "--profile", "static").exit_code == 0
     state = orjson.loads((out / "v0.1/x/mcp-mirror/state/index.html").read_bytes())
     assert state["host"]["profile"] == "static" and state["host"]["queryRouting"] is False
     assert (out / "v0.1/servers/index.html").is_file() and (out / ".nojekyll").is_file()
-    again = invoke("render", "--db", built.db, "--out", out, "--host", "nginx")  # switching profiles cleans up
+    again = invoke("render", "--db", built.db, "--out", out, "--profile", "nginx")  # switching profiles cleans up
     assert again.exit_code == 0
     assert not (out / "v0.1/servers/index.html").exists() and (out / "v0.1/servers/index.json").is_file()
 

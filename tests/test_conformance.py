@@ -428,7 +428,7 @@ def static_host(tmp_path_factory) -> Iterator[str]:
     docroot = tmp_path_factory.mktemp("static")
     with FakeUpstream() as upstream:
         pipeline.build(Settings(upstream=upstream.url, db=docroot / "m.duckdb", out=docroot / "repo",
-                                base_url="https://owner.github.io/repo", host="static"))
+                                base_url="https://owner.github.io/repo", profile="static"))
     handler = functools.partial(QuietFileHandler, directory=str(docroot))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

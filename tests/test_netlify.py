@@ -4,14 +4,14 @@ the library Netlify's CLI dev server uses), must send each request where routes.
 import json
 import shutil
 import subprocess
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
 import pytest
+from trees import plan_site
 
 from mirror import paths, routes
 from mirror.models import Snapshot
-from mirror.render import plan_site
 
 MATCHER = Path(__file__).resolve().parent.parent / ".venv" / "node" / "node_modules" / "netlify-redirector"
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or not MATCHER.is_dir(),
@@ -52,18 +52,18 @@ def match(rules: str, requests: list[tuple[str, str]]) -> list[dict]:
 @pytest.mark.parametrize("prefix", ["", "/some/prefix"])
 def test_netlify_routes_like_serve(prefix):
     plan = plan_site(SNAPSHOT, [], base_url=f"https://mirror.netlify.app{prefix}", host="netlify")
-    rules = plan[PurePosixPath("_redirects")].decode()
+    rules = plan["_redirects"].decode()
     requests = [(prefix + target.partition("?")[0], target.partition("?")[2]) for target in REQUESTS]
     for target, got in zip(REQUESTS, match(rules, requests), strict=True):
         path, _, query = target.partition("?")
         answer = routes.resolve(unquote(path), dict(parse_qsl(query)))
         assert got is not None and got["force"], target
-        assert (got["status"], got["to"]) == (answer.status, "/" + str(answer.files[0])), target
+        assert (got["status"], got["to"]) == (answer.status, "/" + answer.files[0]), target
 
 
 def test_unknown_api_paths_answer_a_problem_404():
     plan = plan_site(SNAPSHOT, [], base_url="https://mirror.netlify.app", host="netlify")
-    rules = plan[PurePosixPath("_redirects")].decode()
+    rules = plan["_redirects"].decode()
     unknown_server, unknown_endpoint = match(rules, [("/v0.1/servers/a/b/c/d/e", ""), ("/v0.1/nope", "")])
     for got, slug in ((unknown_server, "server-not-found"), (unknown_endpoint, "endpoint-not-found")):
-        assert (got["status"], got["to"]) == (404, "/" + str(paths.problem_file(slug)))
+        assert (got["status"], got["to"]) == (404, "/" + paths.problem_file(slug))

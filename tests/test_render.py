@@ -1,16 +1,20 @@
 import errno
 import os
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import orjson
 import pytest
 from factories import item, row, with_status
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trees import plan_site, publish_site, site
 
-from mirror import paths
+from mirror import hosts, paths
 from mirror.errors import RenderError
 from mirror.models import Snapshot, row_from_item
-from mirror.render import plan_site, served_item, write_site
+from mirror.render.api import served_item
+from mirror.verify import verify_tree
 
 GOLDEN = Path(__file__).parent / "golden" / "site"
 SNAPSHOT = Snapshot(id=7, started_at="2025-12-01T00:00:00Z", finished_at="2025-12-01T00:00:05.5Z",
@@ -34,18 +38,29 @@ def golden_rows():
 
 
 def listing(root: Path) -> list[str]:
+    root = root.resolve()
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def test_render_matches_the_golden_tree(tmp_path, request):
     out = tmp_path / "site"
-    write_site(plan_site(SNAPSHOT, golden_rows(), base_url="https://mirror.example/mcp"), out)
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="https://mirror.example/mcp")
     if request.config.getoption("--update-golden"):
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(out, GOLDEN)
+        shutil.copytree(out.resolve(), GOLDEN)
     assert listing(out) == listing(GOLDEN)
     for rel in listing(GOLDEN):
         assert (out / rel).read_bytes() == (GOLDEN / rel).read_bytes(), rel
+
+
+def test_entries_come_in_write_order_with_their_media_types():
+    for host in hosts.PROFILES:
+        entries = list(site(SNAPSHOT, golden_rows(), base_url="http://x", host=host).entries())
+        kinds = [entry.kind for entry in entries]
+        assert kinds == sorted(kinds), host  # documents, then lists, then pointers
+        for entry in entries:
+            if entry.path.startswith("v0.1/") or host != "static":
+                assert entry.media_type == hosts.content_type(entry.path), (host, entry.path)
 
 
 def test_items_are_served_verbatim_and_lists_keep_upstream_order():
@@ -54,7 +69,7 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
     tool = "io.github.a/tool"
     versions = orjson.loads(plan[paths.view_file(paths.versions_dir(tool))])
     assert [s["server"]["version"] for s in versions["servers"]] == ["1.10.0", "1.9.0", "1.0.0+build.7"]
-    with_deleted = orjson.loads(plan[paths.view_file(paths.versions_dir(tool), True)])
+    with_deleted = orjson.loads(plan[paths.view_file(paths.versions_dir(tool), deleted=True)])
     assert with_deleted["servers"][0]["server"]["version"] == "2.0.0-beta.1"
     first_page = orjson.loads(plan[paths.page_file("default", "30-0")])
     assert [(s["server"]["name"], s["server"]["version"]) for s in first_page["servers"]] == [
@@ -64,13 +79,14 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
     by_key = {r.key: r for r in rows}
     assert plan[paths.view_file(paths.version_dir(tool, "1.10.0"))] == by_key[(tool, "1.10.0")].doc
     assert paths.view_file(paths.version_dir(tool, "2.0.0-beta.1")) not in plan
-    assert plan[paths.view_file(paths.version_dir(tool, "2.0.0-beta.1"), True)] == by_key[(tool, "2.0.0-beta.1")].doc
+    assert plan[paths.view_file(paths.version_dir(tool, "2.0.0-beta.1"), deleted=True)] == by_key[
+        (tool, "2.0.0-beta.1")].doc
     assert paths.view_file(paths.versions_dir("io.github.b/gone")) not in plan
     assert paths.view_file(paths.latest_dir("io.github.b/gone")) not in plan
-    assert paths.view_file(paths.latest_dir("io.github.b/gone"), True) in plan
+    assert paths.view_file(paths.latest_dir("io.github.b/gone"), deleted=True) in plan
     # the deleted view exists only where it differs from the default one
-    assert paths.view_file(paths.version_dir(tool, "1.10.0"), True) not in plan
-    assert paths.view_file(paths.latest_dir(tool), True) not in plan
+    assert paths.view_file(paths.version_dir(tool, "1.10.0"), deleted=True) not in plan
+    assert paths.view_file(paths.latest_dir(tool), deleted=True) not in plan
 
 
 def test_pages_chain_with_cursors_until_the_last():
@@ -87,51 +103,176 @@ def test_pages_chain_with_cursors_until_the_last():
     assert [s["server"]["version"] for s in latest["servers"]] == ["1.0.24"] and "nextCursor" not in latest["metadata"]
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["io.github.a/x", "io.github.b/y", "com.c/z"]),
+                          st.integers(0, 40), st.sampled_from(["active", "deprecated", "deleted"])),
+                max_size=60, unique_by=lambda t: t[:2]),
+       st.randoms(use_true_random=False))
+def test_every_chain_lists_each_selected_row_once_in_order_whatever_the_input_order(specs, rnd):
+    rows = [row_from_item(with_status(item(name, f"1.0.{n}", latest=n % 7 == 0), status)) for name, n, status in specs]
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    plan = plan_site(SNAPSHOT, rows, base_url="http://x")
+    assert plan_site(SNAPSHOT, shuffled, base_url="http://x") == plan
+    ordered = sorted(rows, key=lambda r: r.key)
+    for chain, (latest_only, with_deleted) in paths.CHAINS.items():
+        expected = [r.key for r in ordered
+                    if (with_deleted or r.status != "deleted") and (not latest_only or r.is_latest)]
+        for size in paths.PAGE_SIZES:
+            seen, cursor = [], paths.cursor(size, 0)
+            while cursor:
+                page = orjson.loads(plan[paths.page_file(chain, cursor)])
+                assert len(page["servers"]) <= size
+                seen += [(s["server"]["name"], s["server"]["version"]) for s in page["servers"]]
+                cursor = page["metadata"].get("nextCursor")
+            assert seen == expected, (chain, size)
+
+
 def test_an_item_without_meta_gets_an_empty_one():
     entry = item("io.github.x/y", "1.0.0")
     del entry["_meta"]
     assert orjson.loads(served_item(row_from_item(entry)))["_meta"] == {}
 
 
-def test_rerender_is_byte_identical_and_touches_nothing(tmp_path):
+def test_republishing_the_same_snapshot_rewrites_only_the_state_document(tmp_path):
     out = tmp_path / "site"
-    plan = plan_site(SNAPSHOT, golden_rows(), base_url="http://x")
-    first = write_site(plan, out)
+    first = publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
     assert first.written == first.files and first.removed == 0
-    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    generation = os.readlink(out)
+    stamps = {p: p.stat().st_mtime_ns for p in out.resolve().rglob("*") if p.is_file()}
     for p in stamps:
         os.utime(p, ns=(1, 1))
-    again = write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), out)
-    assert (again.written, again.removed) == (0, 0)
-    assert all(p.stat().st_mtime_ns == 1 for p in stamps)
+    later = SNAPSHOT.__class__(**{**SNAPSHOT.__dict__, "id": 8, "finished_at": "2025-12-02T00:00:00Z"})
+    again = publish_site(later, golden_rows(), out, base_url="http://x", content=SNAPSHOT)
+    assert (again.written, again.removed) == (1, 0)
+    assert os.readlink(out) == generation  # no new generation for an unchanged tree
+    changed = [p for p in stamps if p.stat().st_mtime_ns != 1]
+    assert [str(p.relative_to(out.resolve())) for p in changed] == [paths.state_file()]
+    assert orjson.loads((out / paths.state_file()).read_bytes())["snapshot"]["id"] == 8
+    assert verify_tree(out).ok
 
 
-def test_files_a_previous_render_made_are_removed_when_gone(tmp_path):
+def test_a_change_makes_a_new_generation_that_links_unchanged_files(tmp_path):
     out = tmp_path / "site"
-    write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), out)
-    (out / "keep-me.txt").write_text("not ours")
-    result = write_site(plan_site(SNAPSHOT, golden_rows()[:1], base_url="http://x"), out)
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
+    before = out.resolve()
+    old_bytes = {rel: (before / rel).read_bytes() for rel in listing(out)}
+    rows = golden_rows()
+    rows[0] = row("com.example/Mixed-Case", "1.0.0", latest=True, published="2025-09-01T00:00:00Z",
+                  description="changed")
+    result = publish_site(SNAPSHOT, rows, out, base_url="http://x")
+    after = out.resolve()
+    assert after != before and result.generation == after.name
+    assert {rel: (before / rel).read_bytes() for rel in listing(before)} == old_bytes  # the previous one, intact
+    unchanged = paths.view_file(paths.version_dir("io.github.a/tool", "1.9.0"))
+    assert (after / unchanged).stat().st_ino == (before / unchanged).stat().st_ino  # a hard link, same mtime
+    changed = paths.view_file(paths.version_dir("com.example/Mixed-Case", "1.0.0"))
+    assert b"changed" in (after / changed).read_bytes()
+    assert result.written < result.files / 2
+    assert verify_tree(out).ok
+
+
+def test_files_a_previous_render_made_are_gone_from_the_next_generation(tmp_path):
+    out = tmp_path / "site"
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
+    result = publish_site(SNAPSHOT, golden_rows()[:1], out, base_url="http://x")
     assert result.removed > 0
     assert not (out / "v0.1/servers/io.github.a").exists()
-    assert (out / "keep-me.txt").exists()
+    assert verify_tree(out).ok
 
 
-def test_an_output_path_that_is_a_file_is_refused(tmp_path):
+def test_generations_beyond_the_previous_one_are_pruned(tmp_path):
+    out = tmp_path / "site"
+    for n in range(4):
+        publish_site(SNAPSHOT, golden_rows()[: n + 1], out, base_url="http://x")
+    generations = sorted(p.name for p in (tmp_path / ".site.generations").iterdir() if p.name.startswith("g"))
+    assert generations == ["g000003", "g000004"] and os.readlink(out).endswith("g000004")
+
+
+def test_a_plain_directory_from_before_generations_is_adopted(tmp_path):
+    out = tmp_path / "site"
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
+    plain = tmp_path / "plain"
+    shutil.copytree(out.resolve(), plain)
+    out.unlink()
+    plain.rename(out)
+    publish_site(SNAPSHOT, golden_rows()[:2], out, base_url="http://x")
+    assert out.is_symlink() and verify_tree(out).ok
+
+
+def test_an_output_path_that_is_a_file_or_a_foreign_directory_is_refused(tmp_path):
     target = tmp_path / "site"
     target.write_text("precious")
     with pytest.raises(RenderError, match="is a file"):
-        write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), target)
+        publish_site(SNAPSHOT, golden_rows(), target, base_url="http://x")
     assert target.read_text() == "precious"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(RenderError, match="did not make"):
+        publish_site(SNAPSHOT, golden_rows(), home, base_url="http://x")
+    assert (home / "notes.txt").read_text() == "mine"
 
 
-def test_a_symlink_inside_the_tree_is_not_followed(tmp_path):
+def test_a_symlink_planted_in_the_tree_is_never_followed_nor_published(tmp_path):
     out, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (out / "v0.1").mkdir(parents=True)
-    (out / "v0.1" / "servers").symlink_to(elsewhere)
-    with pytest.raises(RenderError, match="link"):
-        write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), out)
-    assert list(elsewhere.iterdir()) == []
+    (elsewhere / "secret").write_text("secret")
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
+    planted = out / paths.view_file(paths.version_dir("io.github.a/tool", "1.9.0"))
+    planted.unlink()
+    planted.symlink_to(elsewhere / "secret")
+    report = verify_tree(out)
+    assert any("not a regular file" in problem for problem in report.problems)
+    publish_site(SNAPSHOT, golden_rows()[:5], out, base_url="http://x")
+    fresh = out / paths.view_file(paths.version_dir("io.github.a/tool", "1.9.0"))
+    assert not fresh.is_symlink() and b"secret" not in fresh.read_bytes()
+    assert (elsewhere / "secret").read_text() == "secret" and verify_tree(out).ok
+
+
+def test_disk_full_mid_publish_is_one_error_and_leaves_the_previous_generation_served(tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
+    before = {rel: (out / rel).read_bytes() for rel in listing(out)}
+    real_write = os.write
+    calls = []
+
+    def full_disk(fd, data):
+        calls.append(fd)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(RenderError, match="No space left on device") as caught:
+        publish_site(SNAPSHOT, golden_rows()[:3], out, base_url="http://x")
+    assert "\n" not in str(caught.value)
+    monkeypatch.undo()
+    assert {rel: (out / rel).read_bytes() for rel in listing(out)} == before
+    assert not list((tmp_path / ".site.generations").glob(".staging-*"))
+    assert verify_tree(out).ok
+    publish_site(SNAPSHOT, golden_rows()[:3], out, base_url="http://x")  # and the next run completes
+    assert verify_tree(out).ok
+
+
+def test_verify_names_a_flipped_byte_a_deleted_file_and_an_extra_file(tmp_path):
+    out = tmp_path / "site"
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="http://x")
+    assert verify_tree(out).ok
+    flipped = out / paths.view_file(paths.version_dir("io.github.a/tool", "1.9.0"))
+    data = bytearray(flipped.read_bytes())
+    data[10] ^= 1
+    flipped.unlink()  # a new inode: the previous generation shares the old one
+    flipped.write_bytes(bytes(data))
+    deleted = out / paths.view_file(paths.versions_dir("io.github.a/tool"))
+    deleted.unlink()
+    (out / "v0.1" / "stray.json").write_text("{}")
+    problems = verify_tree(out).problems
+    assert any(p.startswith(paths.view_file(paths.version_dir("io.github.a/tool", "1.9.0"))) and "corrupt" in p
+               for p in problems)
+    assert any(p.startswith(paths.view_file(paths.versions_dir("io.github.a/tool"))) and "missing" in p
+               for p in problems)
+    assert any(p.startswith("v0.1/stray.json") and "extra" in p for p in problems)
 
 
 def test_hosts_that_cannot_route_queries_get_one_page_of_latest_versions():
@@ -142,67 +283,46 @@ def test_hosts_that_cannot_route_queries_get_one_page_of_latest_versions():
         assert [(s["server"]["name"], s["server"]["version"]) for s in listing_doc["servers"]] == [
             ("com.example/Mixed-Case", "1.0.0"), ("io.github.a/tool", "1.10.0")]
         assert listing_doc["metadata"] == {"count": 2}  # never a nextCursor the host cannot resolve
-        assert not any(paths.PAGES in p.parts or p.name == paths.DELETED_VIEW for p in plan), host
-        state = orjson.loads(plan[paths.view_file(paths.extension_dir("state"), index=index)])
+        assert not any(f"/{paths.PAGES}/" in p or p.endswith("/" + paths.DELETED_VIEW) for p in plan), host
+        state = orjson.loads(plan[paths.state_file(index)])
         assert state["host"]["profile"] == host and state["host"]["queryRouting"] is False
         assert state["host"]["degradations"]
 
 
 def test_the_static_profile_uses_index_html_and_ships_404_and_nojekyll():
     plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://o.github.io/repo", host="static")
-    assert {PurePosixPath(".nojekyll"), PurePosixPath("404.html")} <= set(plan)
-    api = [p for p in plan if p.parts[0] == "v0.1"]
-    assert api and all(p.name == "index.html" for p in api)
+    assert {".nojekyll", "404.html"} <= set(plan)
+    api = [p for p in plan if p.startswith("v0.1/")]
+    assert api and all(p.endswith("/index.html") for p in api)
     assert paths.view_file(paths.latest_dir("io.github.a/tool"), index="index.html") in plan
 
 
 def test_hosts_without_fallback_lookup_get_every_deleted_view():
     nginx = plan_site(SNAPSHOT, golden_rows(), base_url="http://x", host="nginx")
     s3 = plan_site(SNAPSHOT, golden_rows(), base_url="http://x", host="s3")
-    deleted_views = {p for p in s3 if p.name == paths.DELETED_VIEW}
-    assert deleted_views > {p for p in nginx if p.name == paths.DELETED_VIEW}
+    deleted_views = {p for p in s3 if p.endswith(paths.DELETED_VIEW)}
+    assert deleted_views > {p for p in nginx if p.endswith(paths.DELETED_VIEW)}
     # every version and list has its deleted view, since S3 cannot fall back to index.json
-    assert all(p.parent / paths.DELETED_VIEW in s3 for p in s3 if p.name == "index.json" and "servers" in p.parts
-               and p.parent != paths.servers_dir())
-    objects = orjson.loads(s3[PurePosixPath(".mcp-mirror/objects.json")])["objects"]
+    assert all(p.rpartition("/")[0] + "/" + paths.DELETED_VIEW in s3 for p in s3
+               if p.endswith("/index.json") and p.startswith("v0.1/servers/") and p.rpartition("/")[0]
+               != paths.servers_dir())
+    objects = orjson.loads(s3[".mcp-mirror/objects.json"])["objects"]
     assert objects["v0.1/_problems/server-not-found.json"]["contentType"] == "application/problem+json"
     assert objects["v0.1/servers/index.json"]["contentType"] == "application/json"
-    assert set(objects) == {str(p) for p in s3 if p.parts[0] != ".mcp-mirror"}
+    assert set(objects) == {p for p in s3 if not p.startswith(".mcp-mirror/")} - {paths.state_file()}
 
 
 def test_in_tree_host_files():
     netlify = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp", host="netlify")
-    redirects = netlify[PurePosixPath("_redirects")].decode()
+    redirects = netlify["_redirects"].decode()
     latest_pages = "/mcp/v0.1/servers  version=latest cursor=:cursor  /v0.1/servers/_pages/latest/:cursor.json  200!"
     assert latest_pages in redirects
     assert "/mcp/v0.1/servers  limit=100  /v0.1/servers/_pages/default/100-0.json  200!" in redirects
     # other version filters are refused after the version=latest rules and before the plain ones
     assert redirects.rindex("version=latest") < redirects.index("version=:v") < redirects.index(
         "\n/mcp/v0.1/servers  limit=100  ")
-    assert "Access-Control-Allow-Origin: *" in netlify[PurePosixPath("_headers")].decode()
+    assert "Access-Control-Allow-Origin: *" in netlify["_headers"].decode()
     pages = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example", host="cloudflare-pages")
-    assert orjson.loads(pages[PurePosixPath("v0.1/404.html")])["status"] == 404
+    assert orjson.loads(pages["v0.1/404.html"])["status"] == 404
     assert "/v0.1/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json  200" in (
-        pages[PurePosixPath("_redirects")].decode())
-
-
-def test_disk_full_mid_write_is_one_error_and_leaves_no_partial_files(tmp_path, monkeypatch):
-    out = tmp_path / "site"
-    write_site(plan_site(SNAPSHOT, golden_rows(), base_url="http://x"), out)
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    changed = SNAPSHOT.__class__(**{**SNAPSHOT.__dict__, "id": 8, "finished_at": "2025-12-02T00:00:00Z"})
-    calls = []
-
-    def full_disk(src, dst):
-        calls.append(dst)
-        if len(calls) > 1:  # the first file lands, then the disk is full
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst)
-
-    real_replace = os.replace
-    monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(RenderError, match="No space left on device"):
-        write_site(plan_site(changed, golden_rows(), base_url="http://x"), out)
-    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert set(after) == set(before)  # no temporary files left behind, nothing removed
-    assert sum(after[p] != before[p] for p in before) == 1  # only the file that was fully replaced
+        pages["_redirects"].decode())

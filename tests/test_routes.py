@@ -1,4 +1,3 @@
-from pathlib import PurePosixPath
 
 import pytest
 
@@ -13,7 +12,7 @@ def first(answer):
 def test_default_list_is_the_first_page_of_the_default_chain():
     answer = routes.resolve("/v0.1/servers", {})
     assert answer.status == 200
-    assert first(answer) == PurePosixPath("v0.1/servers/_pages/default/30-0.json")
+    assert first(answer) == "v0.1/servers/_pages/default/30-0.json"
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -26,7 +25,7 @@ def test_default_list_is_the_first_page_of_the_default_chain():
     ({"limit": "5", "search": ""}, "default/10-0"),
 ])
 def test_query_selects_chain_size_and_page(query, expected):
-    assert first(routes.resolve("/v0.1/servers", query)) == PurePosixPath(f"v0.1/servers/_pages/{expected}.json")
+    assert first(routes.resolve("/v0.1/servers", query)) == f"v0.1/servers/_pages/{expected}.json"
 
 
 def test_an_unknown_cursor_is_a_bad_request():
@@ -53,11 +52,18 @@ def test_bad_queries_answer_a_problem(query, status, slug):
 
 def test_api_paths_answer_their_index_file():
     answer = routes.resolve("/v0.1/servers/io.github.x/y/versions/1.0.0+b", {})
-    assert first(answer) == PurePosixPath("v0.1/servers/io.github.x/y/versions/1.0.0+b/index.json")
+    assert first(answer) == "v0.1/servers/io.github.x/y/versions/1.0.0+b/index.json"
     assert answer.fallback == problem_file("server-not-found")
     deleted = routes.resolve("/v0.1/servers/io.github.x/y/versions", {"include_deleted": "true"})
-    assert [f.name for f in deleted.files] == ["include-deleted.json", "index.json"]
+    assert [f.rpartition("/")[2] for f in deleted.files] == ["include-deleted.json", "index.json"]
     assert routes.resolve("/v0.1/nothing", {}).fallback == problem_file("endpoint-not-found")
+
+
+def test_a_tree_for_a_host_without_query_routing_is_routed_as_that_host_would():
+    static = routes.resolve("/v0.1/servers/", {"limit": "5", "cursor": "zzz"}, index="index.html", query_routing=False)
+    assert (static.status, static.files) == (200, ("v0.1/servers/index.html",))
+    version = routes.resolve("/v0.1/servers/a/b/versions/1.0.0", {}, index="index.html", query_routing=False)
+    assert version.files == ("v0.1/servers/a/b/versions/1.0.0/index.html",)
 
 
 def test_pick_uses_the_first_existing_file_else_the_fallback():

@@ -1,0 +1,447 @@
+"""Publish a rendered site to a target, atomically and verifiably.
+
+The algorithm is the same for every target (bandersnatch's storage plugins are the
+model): stream the entries in write order, reuse what the previous manifest says is
+unchanged (by the entry's source, else by digest) without reading it back, write the
+rest, then the manifest, then the state document that names the manifest's digest.
+
+`LocalTarget` keeps whole generations beside the output path and makes `--out` a
+symlink to the current one, swapped with one rename: a crash, SIGKILL or full disk at
+any moment leaves the previous generation served whole, and the next run starts over.
+Unchanged files are hard links to the previous generation: same bytes, same mtime, so
+`rsync -a`, `aws s3 sync` and `rclone` send only what changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+
+from mirror import __version__
+from mirror.errors import RenderError
+from mirror.plan import Entry, Kind
+from mirror.render import Sealed, Site
+
+Progress = Callable[[str], None]
+KEEP_GENERATIONS = 2  # the current one and the one before, for clients part-way through paging
+_GENERATION = re.compile(r"g(\d{6,})")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One file as the manifest lists it."""
+
+    path: str
+    size: int
+    sha256: str
+    media_type: str
+    cache: str
+    kind: int
+    source: str | None = None
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "type": self.media_type,
+                "cache": self.cache, "kind": self.kind, "source": self.source}
+
+
+@dataclass
+class Manifest:
+    """Every published file but the state document, which names this manifest's digest."""
+
+    context: str
+    records: dict[str, Record] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        head = orjson.dumps({"generator": f"mcp-mirror {__version__}", "context": self.context})
+        lines = b",\n".join(orjson.dumps(self.records[path].as_json()) for path in sorted(self.records))
+        return head[:-1] + b',"files":[\n' + lines + b"\n]}\n"  # a file a line: diffs and grep stay readable
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Raises ValueError when `data` is not a manifest this version can read."""
+        try:
+            document = orjson.loads(data)
+            records = {}
+            for item in document["files"]:
+                record = Record(str(item["path"]), int(item["size"]), str(item["sha256"]), str(item["type"]),
+                                str(item["cache"]), int(item["kind"]), item.get("source"))
+                records[record.path] = record
+            return cls(str(document["context"]), records)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an mcp-mirror manifest: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    written: int
+    unchanged: int
+    removed: int
+    generation: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> int:
+        return self.written + self.unchanged
+
+
+class Stage(Protocol):
+    """A generation being published; nothing of it is served until `commit`."""
+
+    def keep(self, record: Record) -> bool:
+        """Reuse the current copy of an unchanged file; False when it cannot be reused."""
+
+    def write(self, path: str, data: bytes) -> None: ...
+
+    def commit(self) -> str:
+        """Make the generation current, atomically; returns its name."""
+
+    def abort(self) -> None: ...
+
+
+class Target(Protocol):
+    """Where a tree is published (a local directory now; object storage later)."""
+
+    def current_manifest(self) -> Manifest | None:
+        """The manifest of what is served now; None when there is none (or it is unreadable)."""
+
+    def stage(self) -> Stage: ...
+
+    def has(self, record: Record) -> bool:
+        """Whether the served copy of an unchanged file can be reused as it is."""
+
+    def replace_state(self, path: str, data: bytes) -> bool:
+        """Rewrite the state document of the current generation in place, atomically,
+        unless it already has these bytes; True when it was written."""
+
+    @property
+    def warnings(self) -> list[str]: ...
+
+
+def publish(site: Site, target: Target, *, progress: Progress | None = None) -> PublishResult:
+    """Publish `site` to `target`; an unchanged tree only gets its new state document."""
+    previous = target.current_manifest()
+    trusted = previous is not None and previous.context == site.context
+    old = previous.records if previous is not None else {}
+    manifest = Manifest(site.context)
+    stage: _LazyStage | None = _LazyStage(target) if previous is None else None
+    kept: list[Record] = []  # unchanged so far, linked only once something has changed
+    written = 0
+    try:
+        for done, entry in enumerate(site.entries(), 1):
+            if entry.path in manifest.records:
+                raise RenderError(f"two files at {entry.path}", hint="report this: it is a bug in mcp-mirror")
+            before = old.get(entry.path)
+            if trusted and before is not None and entry.source is not None and before.source == entry.source \
+                    and before.media_type == entry.media_type:
+                manifest.records[entry.path] = before
+            else:
+                data = entry.data()
+                record = _record(entry, data)
+                manifest.records[entry.path] = record
+                if before is None or (before.sha256, before.size) != (record.sha256, record.size):
+                    if stage is None:
+                        stage = _LazyStage(target)
+                        for unchanged in kept:
+                            stage.keep_or_write(unchanged, None)
+                        kept.clear()
+                    stage.stage.write(entry.path, data)
+                    written += 1
+                    if progress and written % 2000 == 0:
+                        progress(f"published {done} files, {written} written")
+                    continue
+                record = before if before.cache == record.cache and before.kind == record.kind else record
+                manifest.records[entry.path] = record
+            unchanged = manifest.records[entry.path]
+            if stage is None and target.has(unchanged):
+                kept.append(unchanged)
+                continue
+            if stage is None:
+                stage = _LazyStage(target)
+                for earlier in kept:
+                    stage.keep_or_write(earlier, None)
+                kept.clear()
+            if not stage.keep_or_write(unchanged, entry):
+                written += 1
+        manifest_bytes = manifest.to_bytes()
+        sealed = Sealed(site.manifest_path(), hashlib.sha256(manifest_bytes).hexdigest(),
+                        files=len(manifest.records) + 2, bytes=sum(r.size for r in manifest.records.values()))
+        state = site.state_entry(sealed)
+        removed = len(old.keys() - manifest.records.keys())
+        if stage is None and removed == 0 and previous is not None and previous.records == manifest.records:
+            written = int(target.replace_state(state.path, state.data()))
+            return PublishResult(written=written, unchanged=len(manifest.records) + 2 - written, removed=0,
+                                 generation="current", warnings=tuple(target.warnings))
+        if stage is None:
+            stage = _LazyStage(target)
+            for unchanged in kept:
+                stage.keep_or_write(unchanged, None)
+        stage.stage.write(sealed.manifest_path, manifest_bytes)
+        stage.stage.write(state.path, state.data())
+        generation = stage.stage.commit()
+    except BaseException as exc:
+        if stage is not None:
+            stage.stage.abort()
+        if isinstance(exc, OSError):
+            raise RenderError(f"cannot publish the site to {target}: {exc.strerror or exc}",
+                              hint="check free space and permissions; the previous tree is still served whole") from exc
+        raise
+    return PublishResult(written=written + 2, unchanged=len(manifest.records) - written, removed=removed,
+                         generation=generation, warnings=tuple(target.warnings))
+
+
+class _LazyStage:
+    """A stage opened only once something differs, so an unchanged tree costs no copy."""
+
+    def __init__(self, target: Target) -> None:
+        self.stage = target.stage()
+
+    def keep_or_write(self, record: Record, entry: Entry | None) -> bool:
+        """True when the current copy was reused; else the bytes were written afresh."""
+        if self.stage.keep(record):
+            return True
+        if entry is None:
+            raise RenderError(f"the published copy of {record.path} is missing or not a regular file",
+                              hint="run `mcp-mirror verify` to see what changed, then render again")
+        self.stage.write(record.path, entry.data())
+        return False
+
+
+def _record(entry: Entry, data: bytes) -> Record:
+    return Record(entry.path, len(data), hashlib.sha256(data).hexdigest(), entry.media_type, str(entry.cache),
+                  int(entry.kind), entry.source)
+
+
+# -- the local directory target -------------------------------------------------
+
+
+class LocalTarget:
+    """`out` is a symlink to `.<out>.generations/gNNNNNN`, swapped with one rename."""
+
+    def __init__(self, out: Path, *, keep: int = KEEP_GENERATIONS, manifest_path: str, state_path: str) -> None:
+        self.out = Path(out).absolute()
+        self.store = self.out.parent / f".{self.out.name}.generations"
+        self.keep_generations = max(keep, 1)
+        self.manifest_path = manifest_path
+        self.state_path = state_path
+        self.warnings: list[str] = []
+        self._lock: int | None = None
+        self._current: Path | None = None  # the served generation, read once the lock is held
+
+    def __str__(self) -> str:
+        return str(self.out)
+
+    # -- lifecycle
+
+    def __enter__(self) -> LocalTarget:
+        self._prepare()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def _prepare(self) -> None:
+        if self.out.exists() and not self.out.is_dir():
+            raise RenderError(f"output path {self.out} is a file, not a directory", hint="pass another --out")
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.store / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RenderError(f"cannot prepare {self.store}: {exc.strerror or exc}",
+                              hint="check the permissions of the output's parent directory") from exc
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RenderError(f"another mcp-mirror is publishing to {self.out}",
+                              hint="wait for it to finish, or check for a stuck process") from None
+        for stale in self.store.glob(".staging-*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        self._adopt_plain_directory()
+        self._current = self.current()
+
+    def _adopt_plain_directory(self) -> None:
+        """A tree from before generations (or an empty directory) becomes generation one."""
+        if self.out.is_symlink() or not self.out.exists():
+            if self.out.is_symlink() and self.current() is None:
+                raise RenderError(f"{self.out} is a symlink that does not point into {self.store}",
+                                  hint="remove the link, or pass another --out")
+            return
+        if not any(self.out.iterdir()):
+            self.out.rmdir()
+            return
+        if not (self.out / self.state_path).is_file() and not (self.out / self.manifest_path).is_file() \
+                and not any((self.out / name).exists() for name in ("v0.1", "index.html")):
+            raise RenderError(f"{self.out} is a directory mcp-mirror did not make",
+                              hint="pass an empty or new --out: the output is replaced as a whole")
+        adopted = self.store / self._next_name()
+        os.rename(self.out, adopted)
+        self._point_at(adopted.name)
+
+    # -- what is served
+
+    def current(self) -> Path | None:
+        """The generation `out` points at, if it points into our store."""
+        try:
+            target = os.readlink(self.out)
+        except (FileNotFoundError, OSError):
+            return None
+        resolved = (self.out.parent / target)
+        if resolved.parent != self.store or not _GENERATION.fullmatch(resolved.name) or not resolved.is_dir():
+            return None
+        return resolved
+
+    def current_manifest(self) -> Manifest | None:
+        current = self.current()
+        if current is None:
+            return None
+        try:
+            return Manifest.from_bytes((current / self.manifest_path).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            self.warnings.append(f"ignored the unreadable manifest of {current.name} ({exc}); wrote every file")
+            return None
+
+    def has(self, record: Record) -> bool:
+        return self._current is not None and _reusable(self._current / record.path, record)
+
+    def replace_state(self, path: str, data: bytes) -> bool:
+        assert self._current is not None
+        target = self._current / path
+        with contextlib.suppress(OSError):
+            if os.lstat(target).st_size == len(data) and target.read_bytes() == data:
+                return False
+        _write_atomically(target, data)
+        return True
+
+    def stage(self) -> _LocalStage:
+        return _LocalStage(self)
+
+    # -- generations
+
+    def _generations(self) -> list[Path]:
+        return sorted((p for p in self.store.iterdir() if _GENERATION.fullmatch(p.name)),
+                      key=lambda p: int(p.name[1:]))
+
+    def _next_name(self) -> str:
+        existing = self._generations()
+        return f"g{int(existing[-1].name[1:]) + 1 if existing else 1:06d}"
+
+    def _point_at(self, name: str) -> None:
+        link = self.out.parent / f".{self.out.name}.swap-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        os.symlink(f"{self.store.name}/{name}", link)
+        os.replace(link, self.out)  # the one atomic step: before it the old tree, after it the new
+
+    def _prune(self) -> int:
+        current = self.current()
+        old = [p for p in self._generations() if p != current]
+        removed = 0
+        for generation in old[: max(len(old) - (self.keep_generations - 1), 0)]:
+            shutil.rmtree(generation, ignore_errors=True)
+            removed += 1
+        return removed
+
+
+class _LocalStage:
+    def __init__(self, target: LocalTarget) -> None:
+        self.target = target
+        self.current = target.current()
+        self.dir = target.store / f".staging-{os.getpid()}"
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self._dirs: set[str] = set()
+        self._mkdir("")
+
+    def _mkdir(self, parent: str) -> None:
+        if parent not in self._dirs:
+            (self.dir / parent).mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+            # so later siblings skip the syscall
+            while parent:
+                parent = parent.rpartition("/")[0]
+                self._dirs.add(parent)
+
+    def keep(self, record: Record) -> bool:
+        if self.current is None:
+            return False
+        source = self.current / record.path
+        if not _reusable(source, record):
+            return False
+        self._mkdir(record.path.rpartition("/")[0])
+        try:
+            os.link(source, self.dir / record.path, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
+
+    def write(self, path: str, data: bytes) -> None:
+        self._mkdir(path.rpartition("/")[0])
+        fd = os.open(self.dir / path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def commit(self) -> str:
+        name = self.target._next_name()
+        final = self.target.store / name
+        os.rename(self.dir, final)
+        self.target._point_at(name)
+        self.target._prune()
+        return name
+
+    def abort(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _reusable(path: Path, record: Record) -> bool:
+    """A regular file of the recorded size: a planted link, or a file changed behind our
+    back, is never followed and never reused."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == record.size
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def iter_tree(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry below `root` (relative POSIX path, lstat), links reported, never followed."""
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(root / rel if rel else root) as it:
+            for item in it:
+                path = f"{rel}/{item.name}" if rel else item.name
+                info = item.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append(path)
+                else:
+                    yield path, info
+
+
+__all__ = ["Kind", "LocalTarget", "Manifest", "PublishResult", "Record", "Target", "publish"]

@@ -1,0 +1,112 @@
+"""Render a snapshot as a stream of entries: the tree, never held in memory whole.
+
+`render_site` composes the producers in write order: the v0.1 API documents
+(`render.api`), the host's own files (`hosts`), the pages people read (`render.pages`),
+then the state document, which the publisher seals with the manifest's digest. Same
+snapshot, same entries, same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from mirror import __version__, paths
+from mirror.hosts import JSON, Profile
+from mirror.models import Row, Snapshot
+from mirror.plan import Cache, Entry, Kind, digest
+from mirror.render import api, pages
+from mirror.render.api import ApiProducer
+
+# Bumped whenever the same rows would render to different bytes, so a publisher never
+# trusts an entry's `source` from an older renderer.
+FORMAT = 1
+
+RowSource = Callable[[], Iterable[Row]]
+
+
+def row_source(rows: Iterable[Row]) -> RowSource:
+    """A re-iterable, sorted row source from an in-memory sequence (tests, small trees)."""
+    ordered = sorted(rows, key=lambda row: row.key)
+    return lambda: ordered
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What the state document says of the published tree."""
+
+    manifest_path: str
+    manifest_sha256: str
+    files: int
+    bytes: int
+
+
+class Site:
+    """One snapshot rendered for one host profile and base URL."""
+
+    def __init__(self, snapshot: Snapshot, rows: RowSource, *, base_url: str, profile: Profile,
+                 content: Snapshot | None = None) -> None:
+        self.snapshot = snapshot
+        self.content = content or snapshot  # the snapshot whose data this is (last change)
+        self.rows = rows
+        self.base_url = base_url
+        self.profile = profile
+        self.context = digest(__version__, str(FORMAT), profile.name, base_url)
+        self._api = ApiProducer(profile)
+
+    def entries(self) -> Iterator[Entry]:
+        """Every file but the state document, in write order."""
+        stream = self._entries()
+        if not self.profile.needs_ledger:
+            yield from stream
+            return
+        ledger: list[tuple[str, str, Cache]] = []
+        for entry in stream:
+            ledger.append((entry.path, entry.media_type, entry.cache))
+            yield entry
+        yield from self.profile.closing_entries(ledger)
+
+    def _entries(self) -> Iterator[Entry]:
+        yield from self._api.documents(self.rows())
+        yield from api.probe_documents(self.content, profile=self.profile)
+        yield from self.profile.tree_entries(base_url=self.base_url)
+        if not self.profile.path_rewrites:
+            yield pages.not_found_page(self.state_summary())
+        yield from self._api.lists(self.rows())
+        yield from self._api.pointers()
+        yield pages.landing_page(self.state_summary(), self._api.summaries, base_url=self.base_url)
+
+    def manifest_path(self) -> str:
+        return paths.manifest_file(self.profile.index_name)
+
+    def state_summary(self) -> dict[str, Any]:
+        """The state document without what only publishing knows."""
+        counts = self._api.counts
+        return {
+            "generator": f"mcp-mirror {__version__}",
+            "snapshot": _snapshot_record(self.snapshot),
+            "content": _snapshot_record(self.content),
+            "baseUrl": self.base_url,
+            "counts": {"rows": counts.rows, "servers": counts.servers,
+                       **{status: counts.statuses.get(status, 0) for status in ("active", "deprecated", "deleted")}},
+            "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
+                    "chains": list(paths.CHAINS)} if self.profile.query_routing else {"pageSizes": [], "chains": []},
+            "host": {"profile": self.profile.name, **self.profile.capabilities()},
+        }
+
+    def state_entry(self, sealed: Sealed) -> Entry:
+        """The state document, last of all: it names the manifest that lists every other file."""
+        state = self.state_summary()
+        state["manifest"] = {"path": sealed.manifest_path, "sha256": sealed.manifest_sha256,
+                             "files": sealed.files, "bytes": sealed.bytes}
+        body = orjson.dumps(state, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        return Entry(paths.state_file(self.profile.index_name), Kind.STATE, JSON, self.profile.document(body),
+                     cache=Cache.STATE)
+
+
+def _snapshot_record(snapshot: Snapshot) -> dict[str, Any]:
+    return {"id": snapshot.id, "startedAt": snapshot.started_at, "finishedAt": snapshot.finished_at,
+            "upstream": snapshot.upstream}

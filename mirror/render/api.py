@@ -1,0 +1,229 @@
+"""The v0.1 API documents of a snapshot, as entries.
+
+Two passes over the rows, sorted by (name, version): the first yields every version's
+own document and keeps what the pointers and pages need (counts, the latest rows); the
+second yields the lists (each server's versions, the page chains, streamed through one
+window per chain and page size). Only one server's versions are held at a time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+import orjson
+
+from mirror import __version__, paths
+from mirror.hosts import JSON, PROBLEM_JSON, Profile
+from mirror.models import Row, Snapshot, is_visible, latest_row
+from mirror.plan import Entry, Kind, digest
+
+SUMMARY_CHARS = 300  # of a description on the landing page: a 10 MB one must not make a 10 MB page
+
+
+@dataclass
+class Counts:
+    rows: int = 0
+    servers: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class ServerSummary:
+    """What pages show of a server: its latest visible version."""
+
+    name: str
+    version: str
+    status: str
+    description: str
+
+
+def served_item(row: Row) -> bytes:
+    """The upstream item as served: verbatim, with an empty `_meta` only where upstream
+    sent none, because VS Code rejects items without one."""
+    if b'"_meta":{' in row.doc:
+        item = orjson.loads(row.doc)
+        if isinstance(item.get("_meta"), dict):
+            return row.doc
+    else:
+        item = orjson.loads(row.doc)
+    item["_meta"] = {}
+    return orjson.dumps(item)
+
+
+def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> bytes:
+    """A v0.1 ServerList; items are spliced in as bytes so they stay exactly as stored."""
+    items = list(items)
+    metadata: dict[str, Any] = {"nextCursor": next_cursor} if next_cursor else {}
+    metadata["count"] = len(items)
+    return b'{"servers":[' + b",".join(items) + b'],"metadata":' + orjson.dumps(metadata) + b"}"
+
+
+class ApiProducer:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.counts = Counts()
+        self.summaries: list[ServerSummary] = []
+        self._latest: list[tuple[str, Row | None, Row | None]] = []  # name, default view, deleted view
+        self._first_page: Entry | None = None
+
+    def _item(self, row: Row) -> bytes:
+        return self.profile.document(served_item(row))
+
+    def _doc(self, path: str, row: Row, kind: Kind = Kind.DOCUMENT) -> Entry:
+        return Entry(path, kind, JSON, lambda: self._item(row), source=row.hash)
+
+    # -- pass 1 -------------------------------------------------------------------
+
+    def documents(self, rows: Iterable[Row]) -> Iterator[Entry]:
+        """Every version's document (and its include-deleted view where the host routes it)."""
+        profile, index = self.profile, self.profile.index_name
+        deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
+        counts = self.counts
+        for name, group in groupby(rows, key=lambda row: row.name):
+            versions = list(group)
+            counts.servers += 1
+            for row in versions:
+                counts.rows += 1
+                counts.statuses[row.status] += 1
+                directory = paths.version_dir(name, row.version)
+                visible = is_visible(row)
+                if visible:
+                    yield self._doc(paths.view_file(directory, index=index), row)
+                if deleted_views and (not visible or not dedupe):
+                    yield self._doc(paths.view_file(directory, deleted=True), row)
+            shown = latest_row(row for row in versions if is_visible(row))
+            with_deleted = latest_row(versions)
+            self._latest.append((name, shown, with_deleted))
+            if shown is not None:
+                description = orjson.loads(shown.doc).get("server", {}).get("description")
+                self.summaries.append(ServerSummary(
+                    name, shown.version, shown.status,
+                    description[:SUMMARY_CHARS] if isinstance(description, str) else ""))
+
+    # -- pass 2 -------------------------------------------------------------------
+
+    def lists(self, rows: Iterable[Row]) -> Iterator[Entry]:
+        """Each server's versions list, and the page chains (or one page, for hosts that
+        cannot route a cursor)."""
+        profile, index = self.profile, self.profile.index_name
+        deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
+        chains = _Chains(self) if profile.query_routing else None
+        single: list[Row] = []
+        for name, group in groupby(rows, key=lambda row: row.name):
+            versions = list(group)
+            if chains is not None:
+                yield from chains.feed(versions)
+            else:
+                single.extend(row for row in versions if row.is_latest and is_visible(row))
+            newest_first = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
+            default = [row for row in newest_first if is_visible(row)]
+            directory = paths.versions_dir(name)
+            if default:
+                yield self._list(paths.view_file(directory, index=index), default)
+            if deleted_views and (not dedupe or len(default) != len(newest_first)):
+                yield self._list(paths.view_file(directory, deleted=True), newest_first)
+        if chains is not None:
+            yield from chains.finish()
+        else:
+            # Nothing can resolve a cursor: one page, latest versions, which is what VS Code asks for.
+            yield self._list(paths.view_file(paths.servers_dir(), index=index), single, kind=Kind.POINTER)
+
+    def _list(self, path: str, rows: list[Row], *, next_cursor: str | None = None,
+              kind: Kind = Kind.LIST) -> Entry:
+        source = digest(next_cursor or "", *(row.hash for row in rows))
+        return Entry(path, kind, JSON,
+                     lambda: list_document((self._item(row) for row in rows), next_cursor=next_cursor),
+                     source=source)
+
+    # -- pointers -----------------------------------------------------------------
+
+    def pointers(self) -> Iterator[Entry]:
+        """`versions/latest` of every server, and the first page for path-only clients."""
+        index, deleted_views = self.profile.index_name, self.profile.query_routing
+        dedupe = self.profile.fallback_lookup
+        for name, shown, with_deleted in self._latest:
+            directory = paths.latest_dir(name)
+            if shown is not None:
+                yield self._doc(paths.view_file(directory, index=index), shown, Kind.POINTER)
+            if deleted_views and with_deleted is not None and (not dedupe or with_deleted is not shown):
+                yield self._doc(paths.view_file(directory, deleted=True), with_deleted, Kind.POINTER)
+        if self._first_page is not None:
+            yield self._first_page
+
+
+class _Chains:
+    """Every page chain at every page size, fed one server at a time. A page is yielded as
+    soon as the row after it is seen (it then knows its nextCursor)."""
+
+    def __init__(self, producer: ApiProducer) -> None:
+        self.producer = producer
+        self.windows = {(chain, size): _Window(chain, size, latest_only=latest_only, with_deleted=with_deleted)
+                        for chain, (latest_only, with_deleted) in paths.CHAINS.items() for size in paths.PAGE_SIZES}
+
+    def feed(self, versions: list[Row]) -> Iterator[Entry]:
+        for window in self.windows.values():
+            for row in versions:
+                if window.wants(row) and (page := window.push(row)) is not None:
+                    yield self._page(window, *page)
+
+    def finish(self) -> Iterator[Entry]:
+        for window in self.windows.values():
+            yield self._page(window, *window.close())
+
+    def _page(self, window: _Window, offset: int, rows: list[Row], more: bool) -> Entry:
+        token = paths.cursor(window.size, offset)
+        next_cursor = paths.cursor(window.size, offset + window.size) if more else None
+        entry = self.producer._list(paths.page_file(window.chain, token), rows, next_cursor=next_cursor)
+        if window.chain == "default" and window.size == paths.DEFAULT_PAGE_SIZE and offset == 0:
+            # For clients of hosts that route only by path, /v0.1/servers answers the first default page.
+            self.producer._first_page = Entry(paths.view_file(paths.servers_dir()), Kind.POINTER, JSON,
+                                              entry.body, source=entry.source)
+        return entry
+
+
+class _Window:
+    def __init__(self, chain: str, size: int, *, latest_only: bool, with_deleted: bool) -> None:
+        self.chain, self.size = chain, size
+        self.latest_only, self.with_deleted = latest_only, with_deleted
+        self.offset = 0
+        self.rows: list[Row] = []
+
+    def wants(self, row: Row) -> bool:
+        return (self.with_deleted or is_visible(row)) and (not self.latest_only or row.is_latest)
+
+    def push(self, row: Row) -> tuple[int, list[Row], bool] | None:
+        """Add a row; a full page is returned once a further row proves it is not the last."""
+        page = None
+        if len(self.rows) == self.size:
+            page = (self.offset, self.rows, True)
+            self.offset += self.size
+            self.rows = []
+        self.rows.append(row)
+        return page
+
+    def close(self) -> tuple[int, list[Row], bool]:
+        return self.offset, self.rows, False
+
+
+def probe_documents(content: Snapshot, *, profile: Profile) -> Iterator[Entry]:
+    """Problems (on hosts that rewrite to them) and the fixed documents clients probe."""
+    index = profile.index_name
+    if profile.path_rewrites:
+        for slug in paths.PROBLEMS:
+            yield Entry(paths.problem_file(slug), Kind.DOCUMENT, PROBLEM_JSON, _json(paths.problem_body(slug)))
+    for directory, value in (
+        (paths.api_dir("health"), {"status": "ok"}),
+        (paths.api_dir("ping"), {"pong": True}),
+        # The data's own snapshot, not the last crawl's: an unchanged upstream changes nothing here.
+        (paths.api_dir("version"), {"version": f"mcp-mirror {__version__}", "git_commit": f"snapshot-{content.id}",
+                                    "build_time": content.finished_at}),
+    ):
+        yield Entry(paths.view_file(directory, index=index), Kind.DOCUMENT, JSON, profile.document(_json(value)))
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value)
