@@ -64,11 +64,13 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def collect_entries(items: list[Any], start: int = 0) -> tuple[list[Row], list[Rejected]]:
-    """Validate crawled items; invalid or repeated ones become Rejected, in crawl order."""
+def collect_entries(items: list[Any], start: int = 0, *,
+                    seen: set[tuple[str, str]] | None = None) -> tuple[list[Row], list[Rejected]]:
+    """Validate crawled items; invalid or repeated ones become Rejected, in crawl order.
+    `seen` carries the keys of earlier pages."""
     rows: list[Row] = []
     rejected: list[Rejected] = []
-    seen: set[tuple[str, str]] = set()
+    seen = set() if seen is None else seen
     for position, item in enumerate(items, start):
         try:
             if not isinstance(item, dict):
@@ -105,19 +107,31 @@ def _rejected(position: int, item: Any, reason: str) -> Rejected:
 
 def crawl(settings: Settings, *, client: httpx.Client | None = None,
           progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> CrawlResult:
-    """Fetch every row of the upstream into a new snapshot, in one transaction."""
+    """Fetch every row of the upstream into a new snapshot, in one transaction. Pages are
+    validated and staged in the database as they arrive, so memory stays flat."""
     started = utc_now()
     with open_store(settings.db) as store:
-        items: list[Any] = []
-        pages = 0
+        previous = store.latest_ok_snapshot()
+        pages = rows_seen = 0
+        rejected: list[Rejected] = []
+        seen: set[tuple[str, str]] = set()
         own_client = client is None
         http = client or registry.make_client(settings.timeout)
         try:
-            for page in registry.iter_pages(http, settings.upstream, sleep=sleep):
-                pages += 1
-                items.extend(page.items)
-                if progress:
-                    progress(f"crawled {pages} pages, {len(items)} rows")
+            with store.snapshot_writer() as writer:
+                for page in registry.iter_pages(http, settings.upstream, sleep=sleep):
+                    pages += 1
+                    rows, bad = collect_entries(page.items, start=rows_seen, seen=seen)
+                    rows_seen += len(page.items)
+                    writer.add(rows)
+                    rejected.extend(bad)
+                    if progress:
+                        progress(f"crawled {pages} pages, {rows_seen} rows")
+                old_rows, new_rows = writer.changed_rows(previous.id if previous else None)
+                changes = diff_rows(old_rows, new_rows, full=True,
+                                    still_upstream={(r.name, r.version) for r in rejected})
+                snapshot = writer.commit(CrawlRun(started, utc_now(), settings.upstream),
+                                         rejected=rejected, changes=changes)
         except MirrorError as exc:
             with contextlib.suppress(Exception):  # the crawl's error is the one to report
                 store.record_failure(CrawlRun(started, utc_now(), settings.upstream), str(exc))
@@ -125,12 +139,6 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
         finally:
             if own_client:
                 http.close()
-        rows, rejected = collect_entries(items)
-        previous = store.latest_ok_snapshot()
-        old_rows = store.load_rows(previous.id) if previous else []
-        changes = diff_rows(old_rows, rows, full=True, still_upstream={(r.name, r.version) for r in rejected})
-        snapshot = store.save_snapshot(CrawlRun(started, utc_now(), settings.upstream),
-                                       rows=rows, rejected=rejected, changes=changes)
     return CrawlResult(snapshot=snapshot, changes=changes, rejected=rejected, pages=pages)
 
 

@@ -7,7 +7,7 @@ that names the file and what to do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -171,56 +171,23 @@ class Store:
     def save_snapshot(self, run: CrawlRun, *, rows: Sequence[Row], rejected: Sequence[Rejected],
                       changes: Sequence[Change]) -> Snapshot:
         """Record a finished crawl in one transaction: all of it lands, or none of it."""
-        with self.transaction():
-            sid = self.next_snapshot_id()
-            self.con.execute(
-                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [sid, run.started_at, run.finished_at, run.upstream, run.mode,
-                 "ok", None, len(rows), len({r.name for r in rows}), len(rejected)],
-            )
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE incoming AS SELECT "
-                "unnest($name) AS name, unnest($version) AS version, unnest($hash) AS hash, "
-                "unnest($status) AS status, unnest($latest) AS is_latest, "
-                "unnest($published) AS published_at, unnest($updated) AS updated_at, unnest($doc) AS doc",
-                {
-                    "name": [r.name for r in rows], "version": [r.version for r in rows],
-                    "hash": [r.hash for r in rows], "status": [r.status for r in rows],
-                    "latest": [r.is_latest for r in rows], "published": [r.published_at for r in rows],
-                    "updated": [r.updated_at for r in rows], "doc": [r.doc.decode() for r in rows],
-                },
-            )
-            self.con.execute(
-                "INSERT INTO documents SELECT DISTINCT hash, doc FROM incoming ON CONFLICT DO NOTHING"
-            )
-            self.con.execute(
-                """UPDATE versions SET valid_to = $id
-                   WHERE valid_to IS NULL AND NOT EXISTS (
-                     SELECT 1 FROM incoming i WHERE i.name = versions.name
-                       AND i.version = versions.version AND i.hash = versions.hash)""",
-                {"id": sid},
-            )
-            self.con.execute(
-                """INSERT INTO versions
-                   SELECT i.name, i.version, i.hash, i.status, i.is_latest, i.published_at, i.updated_at, $id, NULL
-                   FROM incoming i WHERE NOT EXISTS (
-                     SELECT 1 FROM versions v WHERE v.valid_to IS NULL AND v.name = i.name
-                       AND v.version = i.version AND v.hash = i.hash)""",
-                {"id": sid},
-            )
-            self.con.execute("DROP TABLE incoming")
-            _insert_columns(self.con, "changes", {
-                "snapshot_id": [sid] * len(changes), "seq": list(range(len(changes))),
-                "kind": [c.kind for c in changes], "name": [c.name for c in changes],
-                "version": [c.version for c in changes],
-                "detail": [orjson.dumps(c.detail, option=orjson.OPT_SORT_KEYS).decode() for c in changes],
-            })
-            _insert_columns(self.con, "rejected", {
-                "snapshot_id": [sid] * len(rejected), "seq": [r.position for r in rejected],
-                "name": [r.name for r in rejected], "version": [r.version for r in rejected],
-                "reason": [r.reason for r in rejected], "doc": [r.doc.decode() for r in rejected],
-            })
-        return self.get_snapshot(sid)
+        with self.snapshot_writer() as writer:
+            writer.add(rows)
+            return writer.commit(run, rejected=rejected, changes=changes)
+
+    @contextmanager
+    def snapshot_writer(self) -> Iterator[SnapshotWriter]:
+        """A snapshot filled page by page inside one transaction; it lands on `commit`, and
+        nothing of it does if the block raises (or the process dies)."""
+        self.con.execute("BEGIN TRANSACTION")
+        writer = SnapshotWriter(self)
+        try:
+            yield writer
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        if not writer.committed:
+            self.con.execute("ROLLBACK")
 
     def record_failure(self, run: CrawlRun, error: str) -> None:
         """Note a crawl that did not land, so `snapshots` can show it; touches nothing else."""
@@ -247,6 +214,114 @@ class Store:
             table: int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
             for table in ("snapshots", "documents", "versions", "changes", "rejected")
         }
+
+
+class SnapshotWriter:
+    """Rows of the crawl in progress, staged in a temporary table so a large registry is
+    never held in memory; `changes_since` diffs them against a snapshot in SQL first, so
+    only rows that changed are read back into Python."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.con = store.con
+        self.committed = False
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE incoming (name VARCHAR, version VARCHAR, hash VARCHAR, status VARCHAR, "
+            "is_latest BOOLEAN, published_at VARCHAR, updated_at VARCHAR, doc VARCHAR)")
+
+    def add(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        self.con.execute(
+            "INSERT INTO incoming SELECT unnest($name), unnest($version), unnest($hash), unnest($status), "
+            "unnest($latest), unnest($published), unnest($updated), unnest($doc)",
+            {
+                "name": [r.name for r in rows], "version": [r.version for r in rows],
+                "hash": [r.hash for r in rows], "status": [r.status for r in rows],
+                "latest": [r.is_latest for r in rows], "published": [r.published_at for r in rows],
+                "updated": [r.updated_at for r in rows], "doc": [r.doc.decode() for r in rows],
+            },
+        )
+
+    def drop(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Take rows back out (admission found them colliding with later ones)."""
+        keys = list(keys)
+        if keys:
+            self.con.execute(
+                "DELETE FROM incoming WHERE (name, version) IN (SELECT unnest($n), unnest($v))",
+                {"n": [k[0] for k in keys], "v": [k[1] for k in keys]})
+
+    def changed_rows(self, snapshot_id: int | None) -> tuple[list[Row], list[Row]]:
+        """(old, new): every row of each server that differs from `snapshot_id`, with the
+        document only where both sides have the version with different content."""
+        if snapshot_id is None:
+            old_sql = "SELECT NULL::VARCHAR name, NULL::VARCHAR version, NULL::VARCHAR hash WHERE false"
+        else:
+            sid = int(snapshot_id)
+            old_sql = ("SELECT name, version, hash FROM versions "
+                       f"WHERE valid_from <= {sid} AND coalesce(valid_to > {sid}, true)")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE previous AS {old_sql}")
+        self.con.execute(
+            """CREATE OR REPLACE TEMP TABLE touched AS
+               SELECT DISTINCT coalesce(p.name, i.name) AS name FROM previous p
+               FULL OUTER JOIN incoming i ON p.name = i.name AND p.version = i.version
+               WHERE p.hash IS DISTINCT FROM i.hash""")
+        light = "name, version, hash, status, is_latest, published_at, updated_at"
+        old = [] if snapshot_id is None else self.con.execute(
+            """SELECT v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at,
+                       CASE WHEN i.hash IS NOT NULL AND i.hash <> v.hash THEN d.doc END
+                FROM versions v JOIN touched t USING (name) JOIN documents d ON d.hash = v.hash
+                LEFT JOIN incoming i ON i.name = v.name AND i.version = v.version
+                WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
+                ORDER BY v.name, v.version""", {"id": snapshot_id}).fetchall()
+        new = self.con.execute(
+            f"""SELECT {', '.join('i.' + c for c in light.split(', '))},
+                       CASE WHEN p.hash IS NOT NULL AND p.hash <> i.hash THEN i.doc END
+                FROM incoming i JOIN touched t USING (name)
+                LEFT JOIN previous p ON p.name = i.name AND p.version = i.version
+                ORDER BY i.name, i.version""").fetchall()
+        as_rows = lambda found: [Row(*r[:7], doc=(r[7] or "").encode()) for r in found]  # noqa: E731
+        return as_rows(old), as_rows(new)
+
+    def commit(self, run: CrawlRun, *, rejected: Sequence[Rejected], changes: Sequence[Change]) -> Snapshot:
+        con = self.con
+        sid = self.store.next_snapshot_id()
+        rows, servers = con.execute("SELECT count(*), count(DISTINCT name) FROM incoming").fetchone()
+        con.execute(
+            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sid, run.started_at, run.finished_at, run.upstream, run.mode, "ok", None, rows, servers, len(rejected)],
+        )
+        con.execute("INSERT INTO documents SELECT DISTINCT hash, doc FROM incoming ON CONFLICT DO NOTHING")
+        con.execute(
+            """UPDATE versions SET valid_to = $id
+               WHERE valid_to IS NULL AND NOT EXISTS (
+                 SELECT 1 FROM incoming i WHERE i.name = versions.name
+                   AND i.version = versions.version AND i.hash = versions.hash)""",
+            {"id": sid},
+        )
+        con.execute(
+            """INSERT INTO versions
+               SELECT i.name, i.version, i.hash, i.status, i.is_latest, i.published_at, i.updated_at, $id, NULL
+               FROM incoming i WHERE NOT EXISTS (
+                 SELECT 1 FROM versions v WHERE v.valid_to IS NULL AND v.name = i.name
+                   AND v.version = i.version AND v.hash = i.hash)""",
+            {"id": sid},
+        )
+        con.execute("DROP TABLE incoming")
+        _insert_columns(con, "changes", {
+            "snapshot_id": [sid] * len(changes), "seq": list(range(len(changes))),
+            "kind": [c.kind for c in changes], "name": [c.name for c in changes],
+            "version": [c.version for c in changes],
+            "detail": [orjson.dumps(c.detail, option=orjson.OPT_SORT_KEYS).decode() for c in changes],
+        })
+        _insert_columns(con, "rejected", {
+            "snapshot_id": [sid] * len(rejected), "seq": [r.position for r in rejected],
+            "name": [r.name for r in rejected], "version": [r.version for r in rejected],
+            "reason": [r.reason for r in rejected], "doc": [r.doc.decode() for r in rejected],
+        })
+        con.execute("COMMIT")
+        self.committed = True
+        return self.store.get_snapshot(sid)
 
 
 def _statements(sql: str) -> list[str]:
