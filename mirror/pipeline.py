@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
-from pydantic import ValidationError
 
 from mirror import hosts, registry
+from mirror.admission import collect_entries
 from mirror.diff import count_by_kind, diff_rows
 from mirror.errors import MirrorError, RenderError
-from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot, row_from_item
+from mirror.models import Change, CrawlRun, Rejected, Snapshot
 from mirror.render import WriteResult, plan_site, write_site
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -59,45 +58,6 @@ class BuildResult:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def collect_entries(items: list[Any], start: int = 0) -> tuple[list[Row], list[Rejected]]:
-    """Validate crawled items; invalid or repeated ones become Rejected, in crawl order."""
-    rows: list[Row] = []
-    rejected: list[Rejected] = []
-    seen: set[tuple[str, str]] = set()
-    for position, item in enumerate(items, start):
-        try:
-            if not isinstance(item, dict):
-                raise ValueError("entry is not a JSON object")
-            row = row_from_item(item)
-        except (ValidationError, ValueError) as exc:
-            rejected.append(_rejected(position, item, _reason(exc)))
-            continue
-        if row.key in seen:
-            rejected.append(_rejected(position, item, "duplicate of an earlier entry with the same name and version"))
-            continue
-        seen.add(row.key)
-        rows.append(row)
-    return rows, rejected
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return f"{where}: {message}{more}"
-    return str(exc)
-
-
-def _rejected(position: int, item: Any, reason: str) -> Rejected:
-    server = item.get("server") if isinstance(item, dict) else None
-    name = server.get("name") if isinstance(server, dict) else None
-    version = server.get("version") if isinstance(server, dict) else None
-    return Rejected(position, name if isinstance(name, str) else None,
-                    version if isinstance(version, str) else None, reason, orjson.dumps(item))
 
 
 def crawl(settings: Settings, *, client: httpx.Client | None = None,
