@@ -56,12 +56,47 @@ VERSION_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 CURSOR_RE = re.compile(r"[0-9]{1,3}-[0-9]{1,10}")  # "<page size>-<offset>": names one page file
 
 
+# The mirror's own file and directory names, and Windows device names: a name segment or a
+# version spelled like one (in any case: hosts and buckets may fold case) would overwrite or
+# shadow a file the tree needs, or could not be written on every file system.
+RESERVED_SEGMENTS = frozenset({DEFAULT_VIEW, "index.html", DELETED_VIEW, "latest"})
+WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                             *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))})
+MAX_SEGMENT_BYTES = 255  # NAME_MAX of common file systems
+MAX_PATH_BYTES = 1000  # S3 keys are <= 1024 bytes; leave room for a short prefix
+_LEAF_NAMES = (DEFAULT_VIEW, "index.html", DELETED_VIEW)
+
+
+def fold(text: str) -> str:
+    """The key under which case-insensitive file systems and buckets store `text`."""
+    return text.casefold()
+
+
+def segment_problem(segment: str) -> str | None:
+    """Why `segment` (decoded, as it will be named on disk) cannot be a path segment, or None."""
+    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        return f"segment is longer than {MAX_SEGMENT_BYTES} bytes"
+    if fold(segment) in RESERVED_SEGMENTS:
+        return f"{segment!r} is reserved by the mirror (a file or pointer of the tree, in any case)"
+    if segment.startswith(("_", ".")):
+        return f"{segment!r} starts with '{segment[0]}', which the mirror keeps for its own files"
+    if segment.endswith("."):
+        return f"{segment!r} ends with '.', which Windows drops (it would collide with {segment.rstrip('.')!r})"
+    if segment.split(".", 1)[0].upper() in WINDOWS_DEVICES:
+        return f"{segment!r} is a reserved Windows device name"
+    return None
+
+
 def name_problem(name: str) -> str | None:
-    """Why `name` cannot be mirrored, or None."""
+    """Why `name` cannot be mirrored, or None. Checked on the decoded string: no `%` survives
+    the pattern, so a host decoding the URL cannot turn a segment into another."""
     if not 3 <= len(name) <= 200:
         return "name must be 3 to 200 characters"
     if not NAME_RE.fullmatch(name):
         return "name must look like namespace/server (letters, digits, '.', '-', and '_' after the slash)"
+    for segment in name.split("/"):
+        if problem := segment_problem(segment):
+            return f"name segment {problem}"
     return None
 
 
@@ -69,14 +104,22 @@ def version_problem(version: str) -> str | None:
     """Why `version` cannot be a path segment, or None. Anything else is kept verbatim."""
     if not version:
         return "version is empty"
-    if len(version) > 255 or len(version.encode()) > 255:
+    if len(version) > 255 or len(version.encode("utf-8", "surrogatepass")) > 255:
         return "version is longer than 255 bytes"
-    if version == "latest":
-        return "version 'latest' is reserved"
     if version in (".", ".."):
         return "version is a dot segment"
     if not VERSION_RE.fullmatch(version):
         return "version has characters a URL path segment cannot carry unencoded (space, /, ?, #, %, ...)"
+    if problem := segment_problem(version):
+        return f"version {problem}"
+    return None
+
+
+def path_problem(name: str, version: str) -> str | None:
+    """Why the longest file a (name, version) gets would be too long a path or key, or None."""
+    longest = max(len(str(view_file(version_dir(name, version), index=leaf)).encode()) for leaf in _LEAF_NAMES)
+    if longest > MAX_PATH_BYTES:
+        return f"its files would have {longest}-byte paths, over the {MAX_PATH_BYTES}-byte bound"
     return None
 
 

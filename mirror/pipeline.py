@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
-from pydantic import ValidationError
 
 from mirror import hosts, paths, registry
+from mirror.admission import Admitter, rejected_row
 from mirror.diff import count_by_kind, diff_rows
 from mirror.errors import MirrorError, RenderError
-from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot, row_from_item
+from mirror.models import Change, CrawlRun, Rejected, Snapshot
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Site
 from mirror.settings import Settings
@@ -64,47 +63,6 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def collect_entries(items: list[Any], start: int = 0, *,
-                    seen: set[tuple[str, str]] | None = None) -> tuple[list[Row], list[Rejected]]:
-    """Validate crawled items; invalid or repeated ones become Rejected, in crawl order.
-    `seen` carries the keys of earlier pages."""
-    rows: list[Row] = []
-    rejected: list[Rejected] = []
-    seen = set() if seen is None else seen
-    for position, item in enumerate(items, start):
-        try:
-            if not isinstance(item, dict):
-                raise ValueError("entry is not a JSON object")
-            row = row_from_item(item)
-        except (ValidationError, ValueError) as exc:
-            rejected.append(_rejected(position, item, _reason(exc)))
-            continue
-        if row.key in seen:
-            rejected.append(_rejected(position, item, "duplicate of an earlier entry with the same name and version"))
-            continue
-        seen.add(row.key)
-        rows.append(row)
-    return rows, rejected
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return f"{where}: {message}{more}"
-    return str(exc)
-
-
-def _rejected(position: int, item: Any, reason: str) -> Rejected:
-    server = item.get("server") if isinstance(item, dict) else None
-    name = server.get("name") if isinstance(server, dict) else None
-    version = server.get("version") if isinstance(server, dict) else None
-    return Rejected(position, name if isinstance(name, str) else None,
-                    version if isinstance(version, str) else None, reason, orjson.dumps(item))
-
-
 def crawl(settings: Settings, *, client: httpx.Client | None = None,
           progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> CrawlResult:
     """Fetch every row of the upstream into a new snapshot, in one transaction. Pages are
@@ -113,20 +71,21 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
     with open_store(settings.db) as store:
         previous = store.latest_ok_snapshot()
         pages = rows_seen = 0
-        rejected: list[Rejected] = []
-        seen: set[tuple[str, str]] = set()
+        admitter = Admitter()
         own_client = client is None
         http = client or registry.make_client(settings.timeout)
         try:
             with store.snapshot_writer() as writer:
                 for page in registry.iter_pages(http, settings.upstream, sleep=sleep):
                     pages += 1
-                    rows, bad = collect_entries(page.items, start=rows_seen, seen=seen)
+                    writer.add(admitter.admit(page.items, start=rows_seen))
                     rows_seen += len(page.items)
-                    writer.add(rows)
-                    rejected.extend(bad)
                     if progress:
                         progress(f"crawled {pages} pages, {rows_seen} rows")
+                losers = admitter.settle(writer.smallest)
+                rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
+                                                       for position, row in writer.drop(losers)],
+                                  key=lambda rej: rej.position)
                 old_rows, new_rows = writer.changed_rows(previous.id if previous else None)
                 changes = diff_rows(old_rows, new_rows, full=True,
                                     still_upstream={(r.name, r.version) for r in rejected})

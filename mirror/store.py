@@ -172,7 +172,7 @@ class Store:
                       changes: Sequence[Change]) -> Snapshot:
         """Record a finished crawl in one transaction: all of it lands, or none of it."""
         with self.snapshot_writer() as writer:
-            writer.add(rows)
+            writer.add(list(enumerate(rows)))
             return writer.commit(run, rejected=rejected, changes=changes)
 
     @contextmanager
@@ -227,15 +227,17 @@ class SnapshotWriter:
         self.committed = False
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE incoming (name VARCHAR, version VARCHAR, hash VARCHAR, status VARCHAR, "
-            "is_latest BOOLEAN, published_at VARCHAR, updated_at VARCHAR, doc VARCHAR)")
+            "is_latest BOOLEAN, published_at VARCHAR, updated_at VARCHAR, doc VARCHAR, position BIGINT)")
 
-    def add(self, rows: Sequence[Row]) -> None:
-        if not rows:
+    def add(self, admitted: Sequence[tuple[int, Row]]) -> None:
+        """Stage rows with their crawl positions."""
+        if not admitted:
             return
+        rows = [row for _, row in admitted]
         self.con.execute(
             "INSERT INTO incoming SELECT unnest($name), unnest($version), unnest($hash), unnest($status), "
-            "unnest($latest), unnest($published), unnest($updated), unnest($doc)",
-            {
+            "unnest($latest), unnest($published), unnest($updated), unnest($doc), unnest($position)",
+            {"position": [position for position, _ in admitted],
                 "name": [r.name for r in rows], "version": [r.version for r in rows],
                 "hash": [r.hash for r in rows], "status": [r.status for r in rows],
                 "latest": [r.is_latest for r in rows], "published": [r.published_at for r in rows],
@@ -243,13 +245,22 @@ class SnapshotWriter:
             },
         )
 
-    def drop(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Take rows back out (admission found them colliding with later ones)."""
-        keys = list(keys)
-        if keys:
-            self.con.execute(
-                "DELETE FROM incoming WHERE (name, version) IN (SELECT unnest($n), unnest($v))",
-                {"n": [k[0] for k in keys], "v": [k[1] for k in keys]})
+    def smallest(self, positions: list[int]) -> int:
+        """Of staged rows at `positions`, the one with the smallest document bytes."""
+        found = self.con.execute("SELECT position FROM incoming WHERE position IN (SELECT unnest($p)) "
+                                 "ORDER BY doc, position LIMIT 1", {"p": positions}).fetchone()
+        return int(found[0])
+
+    def drop(self, positions: Iterable[int]) -> list[tuple[int, Row]]:
+        """Take staged rows back out (they lost a collision) and return them."""
+        positions = list(positions)
+        if not positions:
+            return []
+        found = self.con.execute(
+            f"SELECT position, {_ROW_COLUMNS.replace('v.', '').replace('d.', '')} FROM incoming "
+            "WHERE position IN (SELECT unnest($p)) ORDER BY position", {"p": positions}).fetchall()
+        self.con.execute("DELETE FROM incoming WHERE position IN (SELECT unnest($p))", {"p": positions})
+        return [(r[0], Row(*r[1:8], doc=r[8].encode())) for r in found]
 
     def changed_rows(self, snapshot_id: int | None) -> tuple[list[Row], list[Row]]:
         """(old, new): every row of each server that differs from `snapshot_id`, with the

@@ -34,7 +34,18 @@ def environment(autoescape: bool) -> jinja2.Environment:
     )
     env.globals["server_url"] = paths.server_url
     env.filters["regex_escape"] = re.escape
+    env.filters["inert"] = inert
     return env
+
+
+# Control characters and bidi overrides/isolates: shown as escapes so upstream text cannot
+# reorder or hide what a page says (UTR #36) or reach a terminal raw.
+_INERT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(text: object) -> str:
+    """`text` with every control and bidi character shown as a visible \\uXXXX escape."""
+    return _INERT.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
 
 
 def render_template(name: str, **context: Any) -> str:

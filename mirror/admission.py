@@ -1,0 +1,233 @@
+"""Admission: which crawled items become rows of a snapshot, and why the others do not.
+
+Anyone can publish upstream, so every item is untrusted. One bad item is a Rejected
+record (kept with its position, name, version, reason and document, so `diff` and the
+rejected report show it), never an exception out of the crawl.
+
+An item is admitted when, on its own, it validates (mirror.models), its name segments and
+version are neither reserved nor unsafe as file names (mirror.paths.segment_problem), its
+paths fit the length bounds, and it is at most MAX_DEPTH containers deep and MAX_DOC_BYTES
+long; and then, among the items that pass, it does not collide with another one:
+
+- names that are equal under str.casefold share a directory on case-insensitive file
+  systems and buckets: the lexicographically smallest spelling (code point order, so
+  `a/B` beats `a/b`) keeps the name, every version of the other spellings is rejected;
+- the same for versions of one name (`1.0.0-RC1` beats `1.0.0-rc1`); exact duplicates
+  keep the one with the smallest document bytes;
+- a server keeps at most MAX_VERSIONS_PER_SERVER versions, the newest by publishedAt.
+
+Winners are chosen by content, never by crawl position, so any crawl order of the same
+items admits the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import orjson
+from pydantic import ValidationError
+
+from mirror import paths
+from mirror.models import Rejected, Row, row_from_item
+
+MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more than 254
+# Every admitted document is copied into about 16 files (version, latest and list views,
+# 3 page sizes x 4 page chains), so a 1 MB description would cost ~16 MB of site: rejected.
+MAX_DOC_BYTES = 256 * 1024
+MAX_VERSIONS_PER_SERVER = 10_000  # upstream's maxServerVersionsPerServer
+MAX_REASON_CHARS = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class Admission(NamedTuple):
+    """Rows to store and items refused, each in crawl order; unpacks as (rows, rejected)."""
+
+    rows: list[Row]
+    rejected: list[Rejected]
+
+
+class _Candidate(NamedTuple):
+    """What settling needs of an item that passed on its own: no document, so a crawl of
+    any size keeps only this much per row."""
+
+    position: int
+    name: str
+    version: str
+    newest: tuple[float, str]  # computed while the item can still be rejected for it
+
+
+Smallest = Callable[[list[int]], int]  # position of the smallest document among equal keys
+
+
+class Admitter:
+    """Admits a crawl page by page; collisions between pages are settled once all are in.
+
+    `admit` returns the rows each page admits on its own (to be staged); `settle` returns
+    the positions that lose a collision, with why. `smallest` picks among exact duplicates
+    by document bytes, wherever the documents are kept."""
+
+    def __init__(self) -> None:
+        self.rejected: list[Rejected] = []
+        self._candidates: list[_Candidate] = []
+
+    def admit(self, items: Iterable[Any], start: int = 0) -> list[tuple[int, Row]]:
+        admitted = []
+        for position, item in enumerate(items, start):
+            try:
+                row = admit_one(item)
+            except MemoryError:
+                raise
+            except Exception as exc:  # any failure on one item rejects that item only
+                self.rejected.append(rejection(position, item, _reason(exc)))
+                continue
+            self._candidates.append(_Candidate(position, row.name, row.version, row.published_sort_key))
+            admitted.append((position, row))
+        return admitted
+
+    def settle(self, smallest: Smallest) -> dict[int, str]:
+        """Losing positions and their reasons."""
+        losers = {c.position: reason for c, reason in _settle(self._candidates, smallest) if reason is not None}
+        self._candidates = []
+        return losers
+
+
+def collect_entries(items: Iterable[Any], start: int = 0) -> Admission:
+    """Validate crawled items held in memory; invalid, colliding or repeated ones become Rejected."""
+    admitter = Admitter()
+    admitted = dict(admitter.admit(items, start))
+    losers = admitter.settle(lambda positions: min(positions, key=lambda p: (admitted[p].doc, p)))
+    rejected = admitter.rejected
+    for position, reason in losers.items():
+        rejected.append(rejected_row(position, admitted[position], reason))
+    rows = [row for position, row in sorted(admitted.items()) if position not in losers]
+    rejected.sort(key=lambda rej: rej.position)
+    return Admission(rows, rejected)
+
+
+def rejected_row(position: int, row: Row, reason: str) -> Rejected:
+    """A row that passed on its own but lost a collision."""
+    return Rejected(position, row.name, row.version, one_line(reason), row.doc)
+
+
+def admit_one(item: Any) -> Row:
+    """The row for one item judged on its own; raises with the reason when it is refused."""
+    if not isinstance(item, dict):
+        raise ValueError("entry is not a JSON object")
+    if json_depth(item, MAX_DEPTH) > MAX_DEPTH:
+        raise ValueError(f"entry is nested more than {MAX_DEPTH} levels deep")
+    row = row_from_item(item)
+    if len(row.doc) > MAX_DOC_BYTES:
+        raise ValueError(f"entry is {len(row.doc)} bytes, over the {MAX_DOC_BYTES}-byte bound")
+    if problem := paths.path_problem(row.name, row.version):
+        raise ValueError(problem)
+    return row
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Containers on the deepest path of `value`, counting no further than limit + 1.
+    Iterative, so neither a deep document nor a cyclic Python structure can overflow the stack."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _settle(candidates: list[_Candidate], smallest: Smallest) -> Iterable[tuple[_Candidate, str | None]]:
+    """Each candidate with None (admitted) or why it loses to another one."""
+    by_name: dict[str, list[_Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        by_name[paths.fold(candidate.name)].append(candidate)
+    for group in by_name.values():
+        name = min(c.name for c in group)
+        kept: list[_Candidate] = []
+        for candidate in group:
+            if candidate.name == name:
+                kept.append(candidate)
+            else:
+                yield candidate, (f"name {candidate.name!r} collides case-insensitively with {name!r}, "
+                                  "which is kept (the smallest spelling wins)")
+        winners = []
+        by_version: dict[str, list[_Candidate]] = defaultdict(list)
+        for candidate in kept:
+            by_version[paths.fold(candidate.version)].append(candidate)
+        for same in by_version.values():
+            spelling = min(c.version for c in same)
+            exact = [c for c in same if c.version == spelling]
+            chosen = smallest([c.position for c in exact]) if len(exact) > 1 else exact[0].position
+            winner = next(c for c in exact if c.position == chosen)
+            winners.append(winner)
+            for candidate in same:
+                if candidate is winner:
+                    continue
+                if candidate.version == winner.version:
+                    yield candidate, "duplicate of another entry with the same name and version"
+                else:
+                    yield candidate, (f"version {candidate.version!r} collides case-insensitively with "
+                                      f"{winner.version!r}, which is kept (the smallest spelling wins)")
+        newest_first = sorted(winners, key=lambda c: c.newest, reverse=True)
+        for index, candidate in enumerate(newest_first):
+            if index < MAX_VERSIONS_PER_SERVER:
+                yield candidate, None
+            else:
+                yield candidate, (f"server has more than {MAX_VERSIONS_PER_SERVER} versions; "
+                                  "only the newest are mirrored")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{where}: {message}{more}"
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return f"entry cannot be processed: {type(exc).__name__}: {exc}"
+
+
+def rejection(position: int, item: Any, reason: str) -> Rejected:
+    """A Rejected record that keeps whatever can be kept of the item."""
+    # dict.get, not item.get: a subclass's own methods may be what failed
+    server = dict.get(item, "server") if isinstance(item, dict) else None
+    name = dict.get(server, "name") if isinstance(server, dict) else None
+    version = dict.get(server, "version") if isinstance(server, dict) else None
+    return Rejected(position, name if isinstance(name, str) else None,
+                    version if isinstance(version, str) else None, one_line(reason), encode_any(item))
+
+
+def one_line(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """Reasons are printed to terminals: control characters escaped, length bounded."""
+    escaped = _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), reason)
+    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+
+
+def encode_any(item: Any) -> bytes:
+    """The item as JSON for the rejected table, even when orjson cannot write it (nested past
+    its 254 levels, lone surrogates, non-JSON Python values); a placeholder when nothing can."""
+    try:
+        return orjson.dumps(item)
+    except MemoryError:
+        raise
+    except Exception:  # fall back to the slower, more permissive encoder
+        pass
+    try:
+        return json.dumps(item, ensure_ascii=True, separators=(",", ":"), default=repr).encode()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        return orjson.dumps({"mcp-mirror": f"document could not be encoded: {type(exc).__name__}"})
