@@ -1,29 +1,76 @@
-"""Upstream client: fetch one list page, iterate them all.
+"""Upstream client: fetch one list page, iterate them all, within explicit bounds.
 
 The only module that knows upstream URLs and cursors. It takes an httpx.Client so tests
-and callers choose the transport; every failure becomes an UpstreamError naming the URL.
+and callers choose the transport. Anyone can publish to the registry and anything can sit
+at --upstream, so every bound is explicit (CrawlLimits) and every failure is one
+UpstreamError naming the URL; transient ones are retried with backoff and jitter first.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
+import tenacity
 from pydantic import ValidationError
 
 from mirror import __version__
-from mirror.errors import UpstreamError
+from mirror.errors import UpstreamError, UsageError
 from mirror.models import ServerListPage
 
 PAGE_LIMIT = 100
-MAX_PAGES = 100_000
-RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 USER_AGENT = f"mcp-mirror/{__version__} (static mirror of the MCP Registry)"
+MiB = 2**20
+_INFLATE_STEP = 256 * 1024  # bytes inflated per call: bounds the memory a gzip bomb costs above the cap
+
+
+@dataclass(frozen=True)
+class CrawlLimits:
+    """Every bound on one crawl, so a hostile or broken upstream ends in one clear error.
+
+    deadline             3600 s    the whole crawl, retries and waits included; each request's
+                                   timeouts are clamped to what is left of it
+    max_response_bytes   32 MiB    decoded bytes of one response, counted while streaming
+    max_depth            64        JSON nesting of a page (the page object is level 1; orjson
+                                   itself refuses more than 1024)
+    max_rows             2,000,000 items over the whole crawl
+    min_rows_per_page    10        with page_slack: a crawl may fetch at most
+    page_slack           10        distinct_rows // min_rows_per_page + page_slack pages
+    max_stale_pages      3         pages in a row that bring no new row yet carry a nextCursor
+    max_cursor_length    2048      characters of one nextCursor (real ones are name:version)
+    request_timeout      None      seconds per request; None keeps the client's (make_client: 30 s)
+    max_retries          3         retries of one page after a transient failure (4 attempts)
+    backoff_base         0.5 s     full jitter: wait uniform(0, min(backoff_max, base * 2**n))
+    backoff_max          30 s
+    retry_after_cap      300 s     longest wait a Retry-After can impose
+    """
+
+    deadline: float = 3600.0
+    max_response_bytes: int = 32 * MiB
+    max_depth: int = 64
+    max_rows: int = 2_000_000
+    min_rows_per_page: int = 10
+    page_slack: int = 10
+    max_stale_pages: int = 3
+    max_cursor_length: int = 2048
+    request_timeout: float | None = None
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_cap: float = 300.0
+
+
+DEFAULT_LIMITS = CrawlLimits()
 
 
 @dataclass(frozen=True)
@@ -43,6 +90,26 @@ def make_client(timeout: float = 30.0) -> httpx.Client:
     )
 
 
+def check_upstream_url(url: str) -> None:
+    """Refuse plain http except to loopback: a crawl over the open network must be https."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+        return
+    raise UsageError(f"upstream {_one_line(url)} is not https",
+                     hint="use an https:// --upstream; plain http is only allowed to 127.0.0.1, ::1 or localhost")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def servers_url(upstream: str, *, cursor: str | None = None, limit: int = PAGE_LIMIT,
                 updated_since: str | None = None) -> str:
     query: dict[str, str] = {"limit": str(limit), "include_deleted": "true"}
@@ -53,67 +120,320 @@ def servers_url(upstream: str, *, cursor: str | None = None, limit: int = PAGE_L
     return f"{upstream.rstrip('/')}/v0.1/servers?{urlencode(query)}"
 
 
-def fetch_servers_page(client: httpx.Client, url: str, *, retries: int = 3,
-                       sleep: Callable[[float], None] = time.sleep) -> Page:
-    """GET one list page, retrying transient failures with capped exponential backoff."""
-    for attempt in range(retries + 1):
-        try:
-            response = client.get(url)
-        except httpx.HTTPError as exc:
-            if attempt < retries:
-                sleep(_backoff(attempt, None))
-                continue
-            raise UpstreamError(f"upstream unreachable: {url}: {exc or type(exc).__name__}",
-                                hint="check --upstream and the network, then run again") from exc
-        if response.status_code in RETRY_STATUSES and attempt < retries:
-            sleep(_backoff(attempt, response.headers.get("Retry-After")))
-            continue
-        return _parse_page(url, response)
-    raise AssertionError("unreachable")
-
-
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    if retry_after and retry_after.isdigit():
-        return min(float(retry_after), 120.0)
-    return min(0.5 * 2**attempt, 30.0)
-
-
-def _parse_page(url: str, response: httpx.Response) -> Page:
-    if response.status_code != 200:
-        raise UpstreamError(f"upstream answered HTTP {response.status_code} for {url}",
-                            hint="is --upstream a v0.1 registry base URL?")
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """A Retry-After header in either form (delta-seconds or HTTP-date) as seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return float(value)
     try:
-        body = orjson.loads(response.content)
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": RFC 9110 dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def fetch_servers_page(client: httpx.Client, url: str, *, limits: CrawlLimits = DEFAULT_LIMITS,
+                       sleep: Callable[[float], None] = time.sleep) -> Page:
+    """GET one list page within `limits`, retrying transient failures with jittered backoff."""
+    check_upstream_url(url)
+    return _fetch(client, url, limits=limits, sleep=sleep, budget=_Budget.start(limits))
+
+
+def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None = None,
+               sleep: Callable[[float], None] = time.sleep, limits: CrawlLimits = DEFAULT_LIMITS) -> Iterator[Page]:
+    """Follow metadata.nextCursor until it is absent or empty, or a bound in `limits` stops the crawl.
+
+    Only cursors are followed, always on `upstream`: no URL found in an entry is ever requested.
+    """
+    check_upstream_url(upstream)
+    budget = _Budget.start(limits)
+    cursors: set[str] = set()
+    keys: set[tuple[str, Any]] = set()
+    rows = stale = 0
+    cursor: str | None = None
+    while True:
+        page = _fetch(client, servers_url(upstream, cursor=cursor, updated_since=updated_since),
+                      limits=limits, sleep=sleep, budget=budget)
+        budget.pages += 1
+        rows += len(page.items)
+        if rows > limits.max_rows:
+            raise UpstreamError(f"upstream sent more than {limits.max_rows} rows in {budget.pages} pages: {page.url}",
+                                hint="the upstream is looping or far larger than any registry; the crawl was not saved")
+        before = len(keys)
+        keys.update(_key(item) for item in page.items)
+        yield page
+        if page.next_cursor is None:
+            return
+        next_cursor = page.next_cursor
+        if len(next_cursor) > limits.max_cursor_length:
+            raise UpstreamError(f"upstream sent a nextCursor of {len(next_cursor)} characters: {page.url}",
+                                hint=f"cursors are at most {limits.max_cursor_length}; the crawl was not saved")
+        if next_cursor in cursors:
+            raise UpstreamError(f"upstream repeated cursor {_one_line(next_cursor, 80)!r}: {page.url}",
+                                hint="the upstream paginates in a loop; the crawl was not saved")
+        stale = stale + 1 if len(keys) == before else 0
+        if stale >= limits.max_stale_pages:
+            raise UpstreamError(f"upstream sent {stale} pages in a row with no new rows but a nextCursor: {page.url}",
+                                hint="the upstream paginates in a loop; the crawl was not saved")
+        if budget.pages >= len(keys) // limits.min_rows_per_page + limits.page_slack:
+            raise UpstreamError(f"upstream keeps minting cursors: {budget.pages} pages for {len(keys)} rows",
+                                hint="an honest upstream sends full pages; the crawl was not saved")
+        cursors.add(next_cursor)
+        cursor = next_cursor
+
+
+def _key(item: Any) -> tuple[str, Any]:
+    """(name, version) when the item has them; otherwise its content, so repeats still count as repeats."""
+    server = item.get("server") if isinstance(item, dict) else None
+    if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
+        return (server["name"], server["version"])
+    return ("", hash(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)))
+
+
+@dataclass
+class _Budget:
+    """The crawl's clock: what is left of the deadline, and how many pages it has bought."""
+
+    limits: CrawlLimits
+    ends_at: float
+    pages: int = 0
+
+    @classmethod
+    def start(cls, limits: CrawlLimits) -> _Budget:
+        return cls(limits, time.monotonic() + limits.deadline)
+
+    def remaining(self) -> float:
+        return self.ends_at - time.monotonic()
+
+    def check(self, url: str) -> None:
+        if self.remaining() <= 0:
+            raise UpstreamError(f"crawl passed its {self.limits.deadline:g} s deadline after {self.pages} pages: {url}",
+                                hint="the upstream is too slow or stalling; the crawl was not saved")
+
+    def timeout(self, client: httpx.Client) -> httpx.Timeout:
+        if self.limits.request_timeout is None:
+            base = client.timeout
+        else:
+            base = httpx.Timeout(self.limits.request_timeout, connect=min(10.0, self.limits.request_timeout))
+        left = max(self.remaining(), 0.001)
+
+        def clamp(value: float | None) -> float:
+            return left if value is None else min(value, left)
+
+        return httpx.Timeout(connect=clamp(base.connect), read=clamp(base.read), write=clamp(base.write),
+                             pool=clamp(base.pool))
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; becomes an UpstreamError once the retries are spent."""
+
+    def __init__(self, message: str, hint: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.retry_after = retry_after
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Retry-After when the upstream sends one (capped), else exponential backoff with full jitter.
+
+    A wait that would outlast the crawl's deadline ends the crawl now instead of sleeping into it.
+    """
+
+    def __init__(self, limits: CrawlLimits, budget: _Budget, url: str) -> None:
+        self.limits, self.budget, self.url = limits, budget, url
+        self.jitter = tenacity.wait_random_exponential(multiplier=limits.backoff_base, max=limits.backoff_max)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        if retry_state.attempt_number > self.limits.max_retries:
+            return 0.0  # tenacity asks before it stops: there is no next attempt to wait for
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = error.retry_after if isinstance(error, _Transient) else None
+        left = max(self.budget.remaining(), 0.0)
+        if asked is not None:
+            if asked > left:
+                raise UpstreamError(f"upstream asked to wait {asked:.0f} s (Retry-After) for {self.url}, past the "
+                                    f"crawl's {self.limits.deadline:g} s deadline",
+                                    hint="the upstream is rate limiting; run again later")
+            return min(asked, self.limits.retry_after_cap)
+        wait = self.jitter(retry_state)
+        if wait > left:
+            raise UpstreamError(f"crawl would pass its {self.limits.deadline:g} s deadline after {self.budget.pages} "
+                                f"pages waiting to retry {self.url}",
+                                hint="the upstream is too slow or failing; the crawl was not saved")
+        return wait
+
+
+def _fetch(client: httpx.Client, url: str, *, limits: CrawlLimits, sleep: Callable[[float], None],
+           budget: _Budget) -> Page:
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Transient),
+        stop=tenacity.stop_after_attempt(limits.max_retries + 1),
+        wait=_Wait(limits, budget, url),
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(_attempt, client, url, limits, budget)
+    except _Transient as exc:
+        attempts = limits.max_retries + 1
+        raise UpstreamError(exc.message, hint=f"{exc.hint}; gave up after {attempts} attempts") from exc
+
+
+def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: _Budget) -> Page:
+    budget.check(url)
+    try:
+        # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
+        with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}, timeout=budget.timeout(client)) as response:
+            _check_status(url, response)
+            body = _read_body(url, response, limits, budget)
+    except httpx.TimeoutException as exc:
+        budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
+        raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
+                         "the upstream is slow or down; run again later") from exc
+    except httpx.ConnectError as exc:
+        raise _Transient(f"upstream unreachable: {url}: {_describe(exc)}",
+                         "check --upstream and the network, then run again") from exc
+    except httpx.RemoteProtocolError as exc:  # a short read, or a hang-up before any answer
+        raise _Transient(f"upstream cut the response short: {url}: {_describe(exc)}",
+                         "the upstream or the network dropped the connection; run again later") from exc
+    except httpx.HTTPError as exc:  # resets and other transport failures
+        raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
+                         "the upstream or the network dropped the connection; run again later") from exc
+    return _parse_page(url, body, limits)
+
+
+def _check_status(url: str, response: httpx.Response) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status in (408, 429) or 500 <= status <= 599:
+        why = "the upstream is rate limiting" if status == 429 else "the upstream is failing"
+        raise _Transient(f"upstream answered HTTP {status} for {url}", f"{why}; run again later",
+                         retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+    if 300 <= status <= 399:
+        location = _one_line(response.headers.get("Location", "(no Location)"))
+        raise UpstreamError(f"upstream answered HTTP {status} redirect to {location} for {url}",
+                            hint="mcp-mirror does not follow redirects; pass the final https URL as --upstream")
+    raise UpstreamError(f"upstream answered HTTP {status} for {url}", hint="is --upstream a v0.1 registry base URL?")
+
+
+def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: _Budget) -> bytearray:
+    """Stream the body, counting decoded bytes and stopping the moment the cap is passed.
+
+    gzip is inflated here with max_length rather than by httpx, whose decoder inflates a whole
+    network chunk at once (a 64 KiB chunk of a gzip bomb is ~64 MiB).
+    """
+    cap = limits.max_response_bytes
+    if response.is_stream_consumed:  # an in-memory transport (httpx.MockTransport) read and decoded it already
+        if len(response.content) > cap:
+            raise _too_big(url, cap)
+        return bytearray(response.content)
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        inflate = None
+        announced = response.headers.get("Content-Length", "")
+        if re.fullmatch(r"[0-9]+", announced) and int(announced) > cap:
+            raise _too_big(url, cap, announced=int(announced))
+    elif encoding in ("gzip", "x-gzip"):
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    else:
+        raise UpstreamError(f"upstream sent Content-Encoding {_one_line(encoding, 40)!r} for {url}",
+                            hint="mcp-mirror asks for gzip or nothing; the upstream ignored that")
+    body = bytearray()
+    for raw in response.iter_raw():
+        if inflate is None:
+            body += raw
+        else:
+            _inflate_into(body, raw, inflate, cap, url)
+        if len(body) > cap:
+            raise _too_big(url, cap)
+        budget.check(url)
+    if inflate is not None and not inflate.eof:
+        raise _Transient(f"upstream cut the gzip body short: {url}",
+                         "the upstream or the network dropped the connection; run again later")
+    return body
+
+
+def _inflate_into(body: bytearray, raw: bytes, inflate: Any, cap: int, url: str) -> None:
+    """Inflate one network chunk onto `body` a step at a time, never more than one byte past the cap."""
+    data = raw
+    while True:
+        step = min(cap - len(body) + 1, _INFLATE_STEP)
+        try:
+            out = inflate.decompress(data, step)
+        except zlib.error as exc:
+            raise UpstreamError(f"upstream sent a broken gzip body for {url}: {exc}",
+                                hint="the upstream or a proxy in between is broken") from exc
+        body += out
+        if len(body) > cap:
+            raise _too_big(url, cap)
+        data = inflate.unconsumed_tail
+        if not data and len(out) < step:  # input used up and nothing held back
+            return
+
+
+def _too_big(url: str, cap: int, *, announced: int | None = None) -> UpstreamError:
+    size = f"{cap / MiB:g} MiB" if cap % MiB == 0 else f"{cap} bytes"
+    what = f"announced {announced} bytes, more than {size}," if announced else f"sent more than {size}"
+    return UpstreamError(f"upstream {what} for {url}",
+                         hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
+
+
+def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
+    try:
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamError(f"upstream answered non-JSON for {url}: {exc}",
+        if str(exc).startswith("depth limit exceeded"):
+            raise _too_deep(url, limits) from exc
+        if exc.pos >= len(body.rstrip()):
+            # The parse failed at the very end: the body was cut, not wrong. Worth another try.
+            raise _Transient(f"upstream sent a truncated JSON body for {url}",
+                             "the upstream or the network dropped the connection; run again later") from exc
+        raise UpstreamError(f"upstream answered non-JSON for {url}: {_one_line(str(exc))}",
                             hint="is --upstream a v0.1 registry base URL?") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+    if _deeper_than(data, limits.max_depth):
+        raise _too_deep(url, limits)
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
                             hint="the upstream does not speak the v0.1 list format")
     try:
-        page = ServerListPage.model_validate(body)
+        page = ServerListPage.model_validate(data)
     except ValidationError as exc:
         problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise UpstreamError(f"upstream page is malformed at {where}: {problem['msg']}: {url}") from exc
+        where = _one_line(".".join(str(part) for part in problem["loc"]), 80)
+        raise UpstreamError(f"upstream page is malformed at {where}: {_one_line(problem['msg'])}: {url}",
+                            hint="the upstream does not speak the v0.1 list format") from exc
     cursor = page.metadata.nextCursor
     return Page(url=url, items=page.servers, next_cursor=cursor or None)
 
 
-def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None = None,
-               sleep: Callable[[float], None] = time.sleep) -> Iterator[Page]:
-    """Follow metadata.nextCursor until it is absent or empty."""
-    seen: set[str] = set()
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        page = fetch_servers_page(client, servers_url(upstream, cursor=cursor, updated_since=updated_since),
-                                  sleep=sleep)
-        yield page
-        if page.next_cursor is None:
-            return
-        if page.next_cursor in seen:
-            raise UpstreamError(f"upstream repeated cursor {page.next_cursor!r}: {page.url}",
-                                hint="the upstream paginates in a loop; the crawl was not saved")
-        seen.add(page.next_cursor)
-        cursor = page.next_cursor
-    raise UpstreamError(f"upstream returned more than {MAX_PAGES} pages", hint="the crawl was not saved")
+def _too_deep(url: str, limits: CrawlLimits) -> UpstreamError:
+    return UpstreamError(f"upstream page nests JSON deeper than {limits.max_depth} levels: {url}",
+                         hint="no v0.1 list page is that deep; the upstream is broken or hostile")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON containers nest more than `limit` levels; iterative, so no RecursionError."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Upstream-controlled text in a message: whitespace collapsed, length capped."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,5 +1,6 @@
-"""The crawler against the fixture upstream over real HTTP."""
+"""The crawler against the fixture upstream over real HTTP (the hostile upstream: test_crawl_chaos.py)."""
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -7,7 +8,7 @@ import pytest
 from factories import item
 
 from mirror import registry
-from mirror.errors import UpstreamError
+from mirror.errors import UpstreamError, UsageError
 from mirror.fake_upstream import FakeUpstream
 
 
@@ -51,13 +52,41 @@ def test_transient_errors_are_retried_with_backoff():
         sleeps = []
         pages = crawl_all(upstream.url, sleeps)
     assert len(pages[0].items) == 1
-    assert sleeps == [0.5, 1.0]
+    assert len(sleeps) == 2  # full jitter: uniform(0, 0.5 * 2**n)
+    assert 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0
 
 
-def test_retry_after_is_honoured_and_capped():
-    assert registry._backoff(0, "7") == 7.0
-    assert registry._backoff(0, "100000") == 120.0
-    assert registry._backoff(10, None) == 30.0
+def test_retry_after_in_both_forms():
+    now = datetime(2025, 11, 1, 12, 0, 0, tzinfo=UTC)
+    assert registry.retry_after_seconds("7", now=now) == 7.0
+    assert registry.retry_after_seconds(" 120 ", now=now) == 120.0
+    assert registry.retry_after_seconds("Sat, 01 Nov 2025 12:00:30 GMT", now=now) == 30.0
+    assert registry.retry_after_seconds("Sat, 01 Nov 2025 11:00:00 GMT", now=now) == 0.0  # already past
+    assert registry.retry_after_seconds("Sat, 01 Nov 2025 12:01:00 -0000", now=now) == 60.0
+    for junk in (None, "", "soon", "-5", "1.5", "\u00b2"):
+        assert registry.retry_after_seconds(junk, now=now) is None, junk
+
+
+def test_plain_http_is_refused_except_to_loopback():
+    for ok in ("https://registry.example", "http://127.0.0.1:8765", "http://127.1.2.3/x", "http://[::1]:80",
+               "http://localhost:9/api"):
+        registry.check_upstream_url(ok)
+    for bad in ("http://example.org", "http://10.0.0.1", "http://localhost.example.org", "ftp://127.0.0.1"):
+        with pytest.raises(UsageError, match="is not https") as caught:
+            registry.check_upstream_url(bad)
+        assert "use an https://" in str(caught.value)
+
+
+def test_a_plain_http_upstream_is_refused_before_any_request():
+    asked = []
+
+    def record(request):
+        asked.append(request.url)
+        return httpx.Response(200, json={"servers": [], "metadata": {}})
+
+    with httpx.Client(transport=httpx.MockTransport(record)) as client, pytest.raises(UsageError, match="https"):
+        list(registry.iter_pages(client, "http://example.org"))
+    assert asked == []
 
 
 def test_a_repeated_cursor_stops_the_crawl():
@@ -65,10 +94,11 @@ def test_a_repeated_cursor_stops_the_crawl():
         return httpx.Response(200, json={"servers": [], "metadata": {"nextCursor": "same"}})
 
     with httpx.Client(transport=httpx.MockTransport(loop)) as client, pytest.raises(UpstreamError, match="repeated"):
-        list(registry.iter_pages(client, "http://up.example"))
+        list(registry.iter_pages(client, "https://up.example"))
 
 
 def test_redirects_are_not_followed():
     with FakeUpstream([item("io.github.p/s", "1.0.0")]) as upstream, registry.make_client() as client, \
-            pytest.raises(UpstreamError, match="HTTP 308"):
+            pytest.raises(UpstreamError, match="HTTP 308 redirect to /v0.1/servers\\?limit=100 for"):
         registry.fetch_servers_page(client, upstream.url + "/v0.1/servers/?limit=100")
+    assert upstream.registry.requests == ["/v0.1/servers/?limit=100"]
