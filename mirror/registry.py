@@ -41,8 +41,9 @@ class CrawlLimits:
     deadline             3600 s    the whole crawl, retries and waits included; each request's
                                    timeouts are clamped to what is left of it
     max_response_bytes   32 MiB    decoded bytes of one response, counted while streaming
-    max_depth            64        JSON nesting of a page (the page object is level 1; orjson
-                                   itself refuses more than 1024)
+    max_depth            1000      JSON nesting of a page (the page object is level 1; orjson
+                                   itself refuses more than 1024). Entries deeper than admission's
+                                   own bound (64) are rejected one by one, not with their page
     max_rows             2,000,000 items over the whole crawl
     min_rows_per_page    10        with page_slack: a crawl may fetch at most
     page_slack           10        distinct_rows // min_rows_per_page + page_slack pages
@@ -57,7 +58,7 @@ class CrawlLimits:
 
     deadline: float = 3600.0
     max_response_bytes: int = 32 * MiB
-    max_depth: int = 64
+    max_depth: int = 1000
     max_rows: int = 2_000_000
     min_rows_per_page: int = 10
     page_slack: int = 10
@@ -191,7 +192,10 @@ def _key(item: Any) -> tuple[str, Any]:
     server = item.get("server") if isinstance(item, dict) else None
     if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
         return (server["name"], server["version"])
-    return ("", hash(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)))
+    try:
+        return ("", hash(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)))
+    except TypeError:  # too deep for orjson to write: admission rejects it; count it as new
+        return ("", id(item))
 
 
 @dataclass
