@@ -1,9 +1,11 @@
 """`mcp-mirror serve` on a network: bounded by time, bytes and connections, logs that cannot
-drive a terminal."""
+drive a terminal; and the generated nginx config refuses symlinks inside the tree."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +15,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from conftest import free_port
+from test_conformance import answer, nginx_conf, server_binary, wait_for_port
 
-from mirror import pipeline
+from mirror import hosts, pipeline
 from mirror.fake_upstream import FakeUpstream
 from mirror.serve import MirrorServer, ServeLimits
 from mirror.settings import Settings
@@ -159,3 +163,61 @@ def test_control_characters_are_escaped_in_the_log(site, capfd):
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="workers"):
         ServeLimits(workers=0)
+
+
+# -- symlinks in the tree, with real nginx -----------------------------------------------
+
+
+@contextmanager
+def nginx(directives: str, tmp: Path) -> Iterator[str]:
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(nginx_conf(tmp, port, directives))
+    process = subprocess.Popen([server_binary("nginx"), "-p", f"{tmp}/", "-e", str(tmp / "error.log"), "-c", str(conf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process, tmp / "error.log")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGQUIT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.nginx
+def test_nginx_refuses_symlinks_in_the_tree_but_serves_through_a_symlinked_root(settings, tmp_path):
+    """The tree is published as `current -> generation`; links planted inside it that point
+    outside are not followed, while the root itself may be (and will be) a link."""
+    pipeline.build(settings)
+    site = settings.out
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": "do not serve"}')
+    outside = tmp_path / "outside" / "x" / "versions" / "latest"
+    outside.mkdir(parents=True)
+    (outside / "index.json").write_text(secret.read_text())
+    leak = site / "v0.1" / "servers" / "io.github.leak"
+    (leak / "file" / "versions" / "latest").mkdir(parents=True)
+    (leak / "file" / "versions" / "latest" / "index.json").symlink_to(secret)
+    (leak / "dir").symlink_to(tmp_path / "outside" / "x")
+    (site / "leak.json").symlink_to(secret)
+    current = tmp_path / "current"
+    current.symlink_to(site, target_is_directory=True)
+
+    directives = hosts.host_config("nginx", out=site, base_url="http://127.0.0.1:8000")
+    directives = directives.replace(f'root "{site.resolve()}"', f'root "{current}"')
+    assert f'root "{current}"' in directives
+    logs = tmp_path / "nginx"
+    logs.mkdir()
+    with nginx(directives, logs) as origin, running(current, ServeLimits()) as serve, \
+            httpx.Client(base_url=origin, timeout=5) as client, httpx.Client(base_url=serve.url, timeout=5) as own:
+        assert client.get("/v0.1/servers").status_code == 200  # through the symlinked root
+        for path in ("/v0.1/servers/io.github.leak%2Ffile/versions/latest",
+                     "/v0.1/servers/io.github.leak%2Fdir/versions/latest"):
+            response = client.get(path)
+            assert response.status_code == 404 and b"do not serve" not in response.content, path
+            assert answer(response) == answer(own.get(path)), path
+        response = client.get("/leak.json")
+        assert response.status_code in (403, 404) and b"do not serve" not in response.content
