@@ -151,7 +151,7 @@ def test_host_config_prints_each_profile(tmp_path):
     nginx = invoke("host-config", "nginx", "--out", out, "--base-url", "https://example.org/some/prefix")
     assert nginx.exit_code == 0
     assert f'root "{out.resolve()}";' in nginx.output
-    assert 'location ~ "^/some/prefix/v0\\.1/servers/?$" {' in nginx.output
+    assert 'location ~ "(?s)^/some/prefix/v0\\.1/servers/?\\z" {' in nginx.output
     caddy = invoke("host-config", "caddy", "--out", out, "--base-url", "https://mcp.example.org")
     assert caddy.output.splitlines()[5].startswith("https://mcp.example.org {")
     assert "function handler(event)" in invoke("host-config", "s3", "--out", out).output

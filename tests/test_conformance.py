@@ -418,6 +418,35 @@ def answer(response: httpx.Response) -> tuple[int, object]:
         return response.status_code, response.text[:300]
 
 
+# NUL, C0 controls, DEL, C1 NEL and a bidi override in a server name or version, percent-encoded.
+CONTROL = ("%00", "%01", "%0A", "%0d", "%1b", "%7F", "%c2%85", "%e2%80%ae")
+CONTROL_PATHS = [path for c in CONTROL for path in (
+    f"/v0.1/servers{c}", f"/v0.1/servers/{c}/versions", f"/v0.1/servers/io.github.x%2F{c}/versions/latest",
+    f"{versions_path(VISIBLE[0])}/{c}", f"{versions_path(VISIBLE[0])}/1.0.0{c}")]
+
+
+@pytest.mark.parametrize("kind", ["nginx", "caddy"])
+@pytest.mark.parametrize("base", BASES)
+def test_control_characters_in_paths_answer_what_serve_answers(start, kind, base):
+    server, serve = start(kind, base), start("serve", base)
+    for path in CONTROL_PATHS:
+        expected = answer(serve.client.get(path))
+        assert expected[0] in (400, 404), path
+        assert answer(server.client.get(path)) == expected, path
+    # Raw, as only attackers send them: refused before any routing (Caddy's body is Go's own).
+    for raw in ("\x01", "\x1b[31m", "\x7f", "%zz"):
+        target = f"{paths.base_path(BASES[base])}/v0.1/servers/{raw}/versions"
+        assert raw_status(server.origin, target) == raw_status(serve.origin, target) == 400, repr(raw)
+
+
+def raw_status(origin: str, target: str) -> int:
+    """The status for a request line sent as is, which no HTTP client would do."""
+    host, port = origin.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        return int(sock.recv(65536).split()[1])
+
+
 # -- the static profile on a plain file server -----------------------------------------
 
 

@@ -1,0 +1,223 @@
+"""`mcp-mirror serve` on a network: bounded by time, bytes and connections, logs that cannot
+drive a terminal; and the generated nginx config refuses symlinks inside the tree."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from conftest import free_port
+from test_conformance import answer, nginx_conf, server_binary, wait_for_port
+
+from mirror import hosts, pipeline
+from mirror.fake_upstream import FakeUpstream
+from mirror.serve import MirrorServer, ServeLimits
+from mirror.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """One build for the tests that only read it."""
+    tmp = tmp_path_factory.mktemp("hardening")
+    with FakeUpstream() as upstream:
+        settings = Settings(upstream=upstream.url, db=tmp / "mirror.duckdb", out=tmp / "site",
+                            base_url="http://mirror.test")
+        pipeline.build(settings)
+    return settings.out
+
+
+@contextmanager
+def running(site: Path, limits: ServeLimits, *, quiet: bool = True) -> Iterator[MirrorServer]:
+    server = MirrorServer(site, "127.0.0.1", 0, quiet=quiet, limits=limits)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def connect(server: MirrorServer) -> socket.socket:
+    return socket.create_connection(server.server_address[:2], timeout=5)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def is_closed(sock: socket.socket, wait: float) -> bool:
+    """Whether the server closes `sock` within `wait` seconds (anything it sends is dropped)."""
+    sock.settimeout(wait)
+    try:
+        read_until_closed(sock)
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def test_normal_requests_are_answered_while_idle_and_slow_clients_hold_connections(site):
+    limits = ServeLimits(header_timeout=2.0, workers=2)
+    with running(site, limits) as server, ExitStack() as stack:
+        opened = time.monotonic()
+        idle = [stack.enter_context(connect(server)) for _ in range(100)]
+        slow = [stack.enter_context(connect(server)) for _ in range(60)]
+        for sock in slow:
+            sock.sendall(b"GET /v0.1/servers HTTP/1.1\r\nHost: x\r\n")
+        stop = threading.Event()
+
+        def trickle() -> None:  # one header byte per socket every 0.2 s: a per-read timeout never fires
+            while not stop.wait(0.2):
+                for sock in slow:
+                    with suppress(OSError):
+                        sock.send(b"a")
+
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        try:
+            started = time.monotonic()
+            response = httpx.get(server.url + "/v0.1/servers", timeout=5)
+            assert response.status_code == 200 and response.json()["servers"]
+            assert time.monotonic() - started < 2.0
+            assert not is_closed(slow[0], 0.1) and not is_closed(idle[0], 0.1)  # they were still held
+
+            for sock in slow:  # still trickling, cut off at the whole-head deadline with a 408
+                sock.settimeout(limits.header_timeout + 2)
+                assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
+            assert time.monotonic() - opened < limits.header_timeout + 1.5
+        finally:
+            stop.set()
+            trickler.join()
+        assert all(is_closed(sock, 1.0) for sock in idle)
+
+
+def test_at_max_connections_the_longest_idle_connection_makes_room(site):
+    with running(site, ServeLimits(max_connections=8, header_timeout=5.0)) as server, ExitStack() as stack:
+        idle = []
+        for _ in range(8):
+            idle.append(stack.enter_context(connect(server)))
+            time.sleep(0.02)  # accepted in this order
+        started = time.monotonic()  # the oldest goes once idle for a second: it might have been about to send
+        assert httpx.get(server.url + "/v0.1/servers?limit=1", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2.0
+        assert is_closed(idle[0], 1.0)
+        assert not is_closed(idle[-1], 0.2)
+
+
+def test_kept_alive_connections_serve_again_then_close_when_idle(site):
+    with running(site, ServeLimits(keepalive_timeout=0.5)) as server, connect(server) as sock:
+        request = b"GET /v0.1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        sock.sendall(request + b"\r\n" + request)  # pipelined (an empty line between is skipped): both answered
+        data = b""
+        while data.count(b"HTTP/1.1 200 ") < 2:
+            data += sock.recv(65536)
+        answered = time.monotonic()
+        assert is_closed(sock, 2.0)
+        assert 0.3 < time.monotonic() - answered < 1.5
+
+
+def test_an_oversized_request_head_is_refused_with_431(site):
+    with running(site, ServeLimits(max_header_bytes=1024)) as server, connect(server) as sock:
+        sock.sendall(b"GET /v0.1/servers HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n")
+        head, _, body = read_until_closed(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431 ") and b"application/problem+json" in head
+        assert orjson.loads(body)["status"] == 431
+
+
+def test_request_bodies_are_never_taken_for_the_next_request(site):
+    with running(site, ServeLimits()) as server, connect(server) as sock:
+        sock.sendall(b"GET /v0.1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 38\r\n\r\n"
+                     b"GET /v0.1/servers HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = read_until_closed(sock)  # answered once, then closed
+        assert data.startswith(b"HTTP/1.1 200 ") and data.count(b"HTTP/1.1") == 1
+
+
+def test_control_characters_are_escaped_in_the_log(site, capfd):
+    with running(site, ServeLimits(header_timeout=0.5), quiet=False) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET /v0.1/\x1b[31mred\x07\xe2\x80\xae HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 400 ")
+        with connect(server) as sock:  # a head that never completes is logged too
+            sock.sendall(b"GET /\x1b]0;owned\x07")
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
+    logged = capfd.readouterr().err
+    assert r'"GET /v0.1/\x1b[31mred\x07\xe2\x80\xae HTTP/1.1" 400' in logged
+    assert r'"GET /\x1b]0;owned\x07" 408' in logged
+    assert not {"\x1b", "\x07", "\u202e", "\xe2"} & set(logged)
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="workers"):
+        ServeLimits(workers=0)
+
+
+# -- symlinks in the tree, with real nginx -----------------------------------------------
+
+
+@contextmanager
+def nginx(directives: str, tmp: Path) -> Iterator[str]:
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(nginx_conf(tmp, port, directives))
+    process = subprocess.Popen([server_binary("nginx"), "-p", f"{tmp}/", "-e", str(tmp / "error.log"), "-c", str(conf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process, tmp / "error.log")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGQUIT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.nginx
+def test_nginx_refuses_symlinks_in_the_tree_but_serves_through_a_symlinked_root(settings, tmp_path):
+    """The tree is published as `current -> generation`; links planted inside it that point
+    outside are not followed, while the root itself may be (and will be) a link."""
+    pipeline.build(settings)
+    site = settings.out
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": "do not serve"}')
+    outside = tmp_path / "outside" / "x" / "versions" / "latest"
+    outside.mkdir(parents=True)
+    (outside / "index.json").write_text(secret.read_text())
+    leak = site / "v0.1" / "servers" / "io.github.leak"
+    (leak / "file" / "versions" / "latest").mkdir(parents=True)
+    (leak / "file" / "versions" / "latest" / "index.json").symlink_to(secret)
+    (leak / "dir").symlink_to(tmp_path / "outside" / "x")
+    (site / "leak.json").symlink_to(secret)
+    current = tmp_path / "current"
+    current.symlink_to(site, target_is_directory=True)
+
+    directives = hosts.host_config("nginx", out=site, base_url="http://127.0.0.1:8000")
+    directives = directives.replace(f'root "{site.absolute()}"', f'root "{current}"')
+    assert f'root "{current}"' in directives
+    logs = tmp_path / "nginx"
+    logs.mkdir()
+    with nginx(directives, logs) as origin, running(current, ServeLimits()) as serve, \
+            httpx.Client(base_url=origin, timeout=5) as client, httpx.Client(base_url=serve.url, timeout=5) as own:
+        assert client.get("/v0.1/servers").status_code == 200  # through the symlinked root
+        for path in ("/v0.1/servers/io.github.leak%2Ffile/versions/latest",
+                     "/v0.1/servers/io.github.leak%2Fdir/versions/latest"):
+            response = client.get(path)
+            assert response.status_code == 404 and b"do not serve" not in response.content, path
+            assert answer(response) == answer(own.get(path)), path
+        response = client.get("/leak.json")
+        assert response.status_code in (403, 404) and b"do not serve" not in response.content
