@@ -6,12 +6,14 @@ Each function takes Settings and returns a result object; `cli` only formats the
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from queue import Empty, Queue
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +29,7 @@ from mirror.store import open_store
 from mirror.verify import Report, verify_tree, verify_url
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
         http = client or registry.make_client(settings.timeout)
         try:
             with store.snapshot_writer() as writer:
-                for page in registry.iter_pages(http, settings.upstream, sleep=sleep):
+                for page in prefetched(registry.iter_pages(http, settings.upstream, sleep=sleep)):
                     pages += 1
                     writer.add(admitter.admit(page.items, start=rows_seen))
                     rows_seen += len(page.items)
@@ -99,6 +102,39 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
             if own_client:
                 http.close()
     return CrawlResult(snapshot=snapshot, changes=changes, rejected=rejected, pages=pages)
+
+
+def prefetched(pages: Iterator[T], *, depth: int = 2) -> Iterator[T]:
+    """`pages`, fetched by a thread up to `depth` ahead, so the network wait of the next
+    page overlaps the validation and staging of this one. Errors arrive in order."""
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                queue.put(("page", page))
+            queue.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            queue.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="mcp-mirror-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        with contextlib.suppress(Empty):
+            while True:
+                queue.get_nowait()  # unblock a producer waiting to put
 
 
 def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = None) -> DiffResult:

@@ -315,7 +315,7 @@ class LocalTarget:
             return None
 
     def has(self, record: Record) -> bool:
-        return self._current is not None and _reusable(self._current / record.path, record)
+        return self._current is not None and _reusable(f"{self._current}/{record.path}", record)
 
     def replace_state(self, path: str, data: bytes) -> bool:
         assert self._current is not None
@@ -362,34 +362,37 @@ class _LocalStage:
         self.current = target.current()
         self.dir = target.store / f".staging-{os.getpid()}"
         shutil.rmtree(self.dir, ignore_errors=True)
-        self._dirs: set[str] = set()
-        self._mkdir("")
+        self.dir.mkdir()
+        self._base = f"{self.dir}/"  # plain strings: a hundred thousand files, no pathlib churn
+        self._current = f"{self.current}/" if self.current is not None else None
+        self._dirs: set[str] = {""}
 
     def _mkdir(self, parent: str) -> None:
-        if parent not in self._dirs:
-            (self.dir / parent).mkdir(parents=True, exist_ok=True)
-            self._dirs.add(parent)
-            # so later siblings skip the syscall
-            while parent:
-                parent = parent.rpartition("/")[0]
-                self._dirs.add(parent)
+        """Make `parent` and whatever above it is missing, each with one syscall."""
+        missing = []
+        while parent not in self._dirs:
+            missing.append(parent)
+            parent = parent.rpartition("/")[0]
+        for directory in reversed(missing):
+            os.mkdir(self._base + directory)
+            self._dirs.add(directory)
 
     def keep(self, record: Record) -> bool:
-        if self.current is None:
+        if self._current is None:
             return False
-        source = self.current / record.path
+        source = self._current + record.path
         if not _reusable(source, record):
             return False
         self._mkdir(record.path.rpartition("/")[0])
         try:
-            os.link(source, self.dir / record.path, follow_symlinks=False)
+            os.link(source, self._base + record.path, follow_symlinks=False)
         except OSError:
             return False
         return True
 
     def write(self, path: str, data: bytes) -> None:
         self._mkdir(path.rpartition("/")[0])
-        fd = os.open(self.dir / path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(self._base + path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
             while view:
@@ -409,7 +412,7 @@ class _LocalStage:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _reusable(path: Path, record: Record) -> bool:
+def _reusable(path: str | Path, record: Record) -> bool:
     """A regular file of the recorded size: a planted link, or a file changed behind our
     back, is never followed and never reused."""
     try:

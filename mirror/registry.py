@@ -41,7 +41,7 @@ class CrawlLimits:
     deadline             3600 s    the whole crawl, retries and waits included; each request's
                                    timeouts are clamped to what is left of it
     max_response_bytes   32 MiB    decoded bytes of one response, counted while streaming
-    max_depth            1000      JSON nesting of a page (the page object is level 1; orjson
+    max_depth            1024      JSON nesting of a page (the page object is level 1; orjson
                                    itself refuses more than 1024). Entries deeper than admission's
                                    own bound (64) are rejected one by one, not with their page
     max_rows             2,000,000 items over the whole crawl
@@ -58,7 +58,7 @@ class CrawlLimits:
 
     deadline: float = 3600.0
     max_response_bytes: int = 32 * MiB
-    max_depth: int = 1000
+    max_depth: int = 1024
     max_rows: int = 2_000_000
     min_rows_per_page: int = 10
     page_slack: int = 10
@@ -400,7 +400,8 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
                              "the upstream or the network dropped the connection; run again later") from exc
         raise UpstreamError(f"upstream answered non-JSON for {url}: {_one_line(str(exc))}",
                             hint="is --upstream a v0.1 registry base URL?") from exc
-    if _deeper_than(data, limits.max_depth):
+    # orjson itself refuses more than 1024 levels; only a tighter bound needs the walk
+    if limits.max_depth < _ORJSON_DEPTH and _deeper_than(data, limits.max_depth):
         raise _too_deep(url, limits)
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
@@ -414,6 +415,9 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
                             hint="the upstream does not speak the v0.1 list format") from exc
     cursor = page.metadata.nextCursor
     return Page(url=url, items=page.servers, next_cursor=cursor or None)
+
+
+_ORJSON_DEPTH = 1024
 
 
 def _too_deep(url: str, limits: CrawlLimits) -> UpstreamError:

@@ -221,16 +221,25 @@ class SnapshotWriter:
     never held in memory; `changes_since` diffs them against a snapshot in SQL first, so
     only rows that changed are read back into Python."""
 
+    BATCH = 5000
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.con = store.con
         self.committed = False
+        self._pending: list[tuple[int, Row]] = []
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE incoming (name VARCHAR, version VARCHAR, hash VARCHAR, status VARCHAR, "
             "is_latest BOOLEAN, published_at VARCHAR, updated_at VARCHAR, doc VARCHAR, position BIGINT)")
 
     def add(self, admitted: Sequence[tuple[int, Row]]) -> None:
-        """Stage rows with their crawl positions."""
+        """Stage rows with their crawl positions (in batches: one insert per page is slow)."""
+        self._pending.extend(admitted)
+        if len(self._pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        admitted, self._pending = self._pending, []
         if not admitted:
             return
         rows = [row for _, row in admitted]
@@ -247,12 +256,14 @@ class SnapshotWriter:
 
     def smallest(self, positions: list[int]) -> int:
         """Of staged rows at `positions`, the one with the smallest document bytes."""
+        self.flush()
         found = self.con.execute("SELECT position FROM incoming WHERE position IN (SELECT unnest($p)) "
                                  "ORDER BY doc, position LIMIT 1", {"p": positions}).fetchone()
         return int(found[0])
 
     def drop(self, positions: Iterable[int]) -> list[tuple[int, Row]]:
         """Take staged rows back out (they lost a collision) and return them."""
+        self.flush()
         positions = list(positions)
         if not positions:
             return []
@@ -265,6 +276,7 @@ class SnapshotWriter:
     def changed_rows(self, snapshot_id: int | None) -> tuple[list[Row], list[Row]]:
         """(old, new): every row of each server that differs from `snapshot_id`, with the
         document only where both sides have the version with different content."""
+        self.flush()
         if snapshot_id is None:
             old_sql = "SELECT NULL::VARCHAR name, NULL::VARCHAR version, NULL::VARCHAR hash WHERE false"
         else:
@@ -295,6 +307,7 @@ class SnapshotWriter:
         return as_rows(old), as_rows(new)
 
     def commit(self, run: CrawlRun, *, rejected: Sequence[Rejected], changes: Sequence[Change]) -> Snapshot:
+        self.flush()
         con = self.con
         sid = self.store.next_snapshot_id()
         rows, servers = con.execute("SELECT count(*), count(DISTINCT name) FROM incoming").fetchone()

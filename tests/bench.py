@@ -1,64 +1,249 @@
-"""`make bench`: the pipeline at registry scale, timed, printed as ratios against floors.
+"""`make bench`: the pipeline at registry scale, measured as ratios against floors in one run.
 
-A ratio >= 1.0 means the stage beat its floor (rows per second). Not part of `make test`:
-timings depend on the machine, so they are measured here and never asserted in tests.
+For each size (default 10,000 and 100,000 versions of a deterministic synthetic registry,
+tests/synthetic.py) it prints: peak RSS of crawl, render and build; crawl against a bare
+httpx loop over the same pages; a full render against a floor loop that writes the same
+bytes to the same paths, on disk and on tmpfs; a rebuild with no upstream change and one
+after a 1% change, against the full build; the tree's amplification of the rows' bytes;
+and, at the smallest size, the database after repeated 1% syncs. Timings depend on the
+machine, so they are measured here and never asserted in tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
-from mirror import pipeline
-from mirror.fake_upstream import FakeUpstream, load_sample
-from mirror.models import OFFICIAL
-from mirror.settings import Settings
+import httpx
+import orjson
 
-# rows per second each stage must at least reach on the 2-core reference machine
-FLOORS = {"crawl": 1_000, "render": 1_000, "re-render (no change)": 2_000, "crawl+diff (1% changed)": 1_000}
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 
+from synthetic import change_one_percent, synthetic_registry  # noqa: E402
 
-def synthetic_registry(rows: int) -> list[dict]:
-    """`rows` entries made from the sample, renamed so every (name, version) is distinct."""
-    sample = load_sample()
-    entries = []
-    for i in range(rows):
-        entry = copy.deepcopy(sample[i % len(sample)])
-        namespace, short = entry["server"]["name"].split("/")
-        entry["server"]["name"] = f"{namespace}/{short}-{i // len(sample)}"
-        entries.append(entry)
-    return entries
+TMPFS = Path("/dev/shm")
 
 
-def timed(label: str, rows: int, action) -> float:
+# -- one measured stage, in a fresh process --------------------------------------------
+
+
+def stage(*argv: str) -> dict:
+    """Run `mcp-mirror ARGV` in a fresh process; its seconds (around the command only) and peak RSS."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        subprocess.run([sys.executable, "-m", "tests.bench", "_stage", report.name, *argv], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        return json.loads(Path(report.name).read_text())
+
+
+def _run_stage(report: str, argv: list[str]) -> None:
+    from mirror import pipeline
+    from mirror.cli import cli
+
+    captured: dict = {}
+    real_build, real_render = pipeline.build, pipeline.render
+
+    def build(*args, **kwargs):
+        result = real_build(*args, **kwargs)
+        captured["written"] = result.render.written.written
+        captured["files"] = result.render.written.files
+        return result
+
+    def render(*args, **kwargs):
+        result = real_render(*args, **kwargs)
+        captured.setdefault("written", result.written.written)
+        captured.setdefault("files", result.written.files)
+        return result
+
+    pipeline.build, pipeline.render = build, render
     began = time.perf_counter()
-    action()
+    cli.main(argv, prog_name="mcp-mirror", standalone_mode=False)
     seconds = time.perf_counter() - began
-    rate = rows / seconds
-    print(f"{label:28} {seconds:7.2f} s  {rate:9.0f} rows/s  ratio {rate / FLOORS[label]:5.2f}")
-    return seconds
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(report).write_text(json.dumps({"seconds": seconds, "rss_mb": rss, **captured}))
+
+
+def _run_bare_crawl(report: str, url: str) -> None:
+    """The floor for the crawl: GET every page and read its cursor, nothing else."""
+    began = time.perf_counter()
+    pages = rows = 0
+    with httpx.Client(timeout=30) as client:
+        cursor = None
+        while True:
+            params = {"limit": "100", "include_deleted": "true", **({"cursor": cursor} if cursor else {})}
+            body = orjson.loads(client.get(f"{url}/v0.1/servers", params=params).content)
+            pages += 1
+            rows += len(body["servers"])
+            cursor = body["metadata"].get("nextCursor")
+            if not cursor:
+                break
+    Path(report).write_text(json.dumps({"seconds": time.perf_counter() - began, "pages": pages, "rows": rows}))
+
+
+def bare_crawl(url: str) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        subprocess.run([sys.executable, "-m", "tests.bench", "_bare", report.name, url], cwd=ROOT, check=True)
+        return json.loads(Path(report.name).read_text())
+
+
+def floor_write(tree: Path, target: Path) -> float:
+    """Write the same bytes to the same paths with the plainest loop there is."""
+    files = []
+    for directory, _, names in os.walk(tree):
+        for name in names:
+            path = Path(directory, name)
+            files.append((str(path.relative_to(tree)), path.read_bytes()))
+    made: set[str] = set()
+    began = time.perf_counter()
+    for rel, data in files:
+        parent = rel.rpartition("/")[0]
+        if parent not in made:
+            os.makedirs(target / parent, exist_ok=True)
+            made.add(parent)
+        with open(target / rel, "wb") as handle:
+            handle.write(data)
+    return time.perf_counter() - began
+
+
+def tree_size(tree: Path) -> tuple[int, int]:
+    files = size = 0
+    for directory, _, names in os.walk(tree):
+        for name in names:
+            files += 1
+            size += os.lstat(os.path.join(directory, name)).st_size
+    return files, size
+
+
+@contextmanager
+def upstream(entries: list[dict], workdir: Path) -> Iterator[str]:
+    data = workdir / "upstream.json"
+    data.write_bytes(orjson.dumps(entries))
+    process = subprocess.Popen([sys.executable, "-m", "tests.bench_upstream", "--data", str(data)], cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def line(label: str, value: str, note: str = "") -> None:
+    print(f"  {label:44} {value:>22}  {note}")
+
+
+def measure(size: int, workdir: Path, *, syncs: int) -> None:
+    entries = synthetic_registry(size)
+    servers = len({e["server"]["name"] for e in entries})
+    row_bytes = sum(len(orjson.dumps(e)) for e in entries)
+    print(f"\n{size:,} versions, {servers:,} servers, {row_bytes / 1e6:.1f} MB of rows")
+    disk, shm = workdir / f"disk-{size}", TMPFS / f"mcp-bench-{os.getpid()}-{size}"
+    disk.mkdir()
+    shm.mkdir()
+    try:
+        with upstream(entries, workdir) as url:
+            bare = bare_crawl(url)
+            crawl = stage("crawl", "--upstream", url, "--db", str(disk / "a.duckdb"))
+            line("crawl", f"{crawl['seconds']:.2f} s", f"{crawl['rss_mb']:.0f} MB peak RSS")
+            line("  bare httpx loop over the same pages", f"{bare['seconds']:.2f} s",
+                 f"{bare['pages']} pages; crawl/floor = {crawl['seconds'] / bare['seconds']:.2f} (target <= 1.2)")
+            common = ("--db", str(disk / "a.duckdb"), "--base-url", "https://mirror.example")
+            on_disk = stage("render", *common, "--out", str(disk / "site"))
+            on_shm = stage("render", *common, "--out", str(shm / "site"))
+            floor_disk = floor_write((disk / "site").resolve(), disk / "floor")
+            floor_shm = floor_write((shm / "site").resolve(), shm / "floor")
+            line("render, disk", f"{on_disk['seconds']:.2f} s",
+                 f"{on_disk['rss_mb']:.0f} MB peak RSS; render/floor = {on_disk['seconds'] / floor_disk:.2f} "
+                 f"(floor {floor_disk:.2f} s; target <= 1.5)")
+            line("render, tmpfs", f"{on_shm['seconds']:.2f} s",
+                 f"render/floor = {on_shm['seconds'] / floor_shm:.2f} (floor {floor_shm:.2f} s; target <= 1.5)")
+            shutil.rmtree(shm)
+            shm.mkdir()
+            build_args = ("build", "--upstream", url, "--db", str(disk / "b.duckdb"), "--out", str(disk / "b"),
+                          "--base-url", "https://mirror.example")
+            full = stage(*build_args)
+            line("build (full)", f"{full['seconds']:.2f} s",
+                 f"{full['rss_mb']:.0f} MB peak RSS (target <= 400 MB); {full['files']:,} files")
+            again = stage(*build_args)
+            line("rebuild, no upstream change", f"{again['seconds']:.2f} s",
+                 f"{again['written']} files written (target <= 1); {again['seconds'] / full['seconds']:.0%} of a "
+                 "full build (target <= 10%)")
+        changed = len(change_one_percent(entries, round_=0))
+        with upstream(entries, workdir) as url:
+            build_args = ("build", "--upstream", url, *build_args[3:])
+            one = stage(*build_args)
+        line("rebuild after a 1% change", f"{one['seconds']:.2f} s",
+             f"{changed} rows changed, {one['written']} files written = {one['written'] / changed:.1f} per row; "
+             f"{one['seconds'] / full['seconds']:.0%} of a full build (target <= 15%)")
+        files, size_bytes = tree_size((disk / "b").resolve())
+        line("tree", f"{files:,} files, {size_bytes / 1e6:.0f} MB",
+             f"{size_bytes / row_bytes:.1f}x the rows' bytes, {files / size:.2f} files per version")
+        if syncs:
+            database_growth(entries, disk, syncs=syncs)
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+
+
+def database_growth(entries: list[dict], disk: Path, *, syncs: int) -> None:
+    """The database after `syncs` crawls, each after a 1% change, against the bytes changed."""
+    from bench_upstream import _Handler, _Server, pages
+
+    from mirror import pipeline
+    from mirror.settings import Settings
+
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.pages = pages(entries)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = Settings(upstream=f"http://127.0.0.1:{server.server_address[1]}", db=disk / "growth.duckdb")
+    try:
+        pipeline.crawl(settings)
+        first = settings.db.stat().st_size
+        changed_bytes = 0
+        marks = {1, syncs // 4, syncs // 2, syncs}
+        for round_ in range(1, syncs + 1):
+            changed = change_one_percent(entries, round_=round_)
+            changed_bytes += sum(len(orjson.dumps(entries[i])) for i in changed)
+            server.pages = pages(entries)
+            pipeline.crawl(settings)
+            if round_ in marks:
+                size = settings.db.stat().st_size
+                line(f"database after {round_} syncs of 1% changes", f"{size / 1e6:.1f} MB",
+                     f"+{(size - first) / 1e6:.1f} MB over the first snapshot's {first / 1e6:.1f} MB; "
+                     f"~{changed_bytes / 1e6:.1f} MB of changed documents")
+    finally:
+        server.shutdown()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=20_000, help="registry size (default: about upstream's today)")
+    if len(sys.argv) > 2 and sys.argv[1] == "_stage":
+        return _run_stage(sys.argv[2], sys.argv[3:])
+    if len(sys.argv) > 2 and sys.argv[1] == "_bare":
+        return _run_bare_crawl(sys.argv[2], sys.argv[3])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="registry sizes in versions (default: 10000,100000)")
+    parser.add_argument("--syncs", type=int, default=100, help="1%% syncs for the database growth (smallest size)")
     args = parser.parse_args()
-    entries = synthetic_registry(args.rows)
-    with tempfile.TemporaryDirectory() as tmp, FakeUpstream(entries) as upstream:
-        settings = Settings(upstream=upstream.url, db=Path(tmp) / "m.duckdb", out=Path(tmp) / "site")
-        print(f"{args.rows} rows, {len({e['server']['name'] for e in entries})} servers")
-        timed("crawl", args.rows, lambda: pipeline.crawl(settings))
-        timed("render", args.rows, lambda: pipeline.render(settings))
-        timed("re-render (no change)", args.rows, lambda: pipeline.render(settings))
-        for entry in entries[:: 100]:
-            entry["_meta"][OFFICIAL]["status"] = "deprecated"
-        timed("crawl+diff (1% changed)", args.rows, lambda: pipeline.crawl(settings))
-        files = sum(1 for p in settings.out.rglob("*") if p.is_file())
-        size = sum(p.stat().st_size for p in settings.out.rglob("*") if p.is_file())
-        print(f"site: {files} files, {size / 1e6:.1f} MB; database: {settings.db.stat().st_size / 1e6:.1f} MB")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"mcp-mirror bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        for size in sizes:
+            measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
 
 
 if __name__ == "__main__":

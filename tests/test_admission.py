@@ -116,14 +116,23 @@ def test_a_server_keeps_only_its_newest_versions(monkeypatch):
 
 
 class _Exploding(dict):
-    """A dict whose traversal raises: stands for any bug a hostile value could trigger."""
+    """An item whose validation raises: stands for any bug a hostile value could trigger."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(item("a/explode", "1.0.0"))
         self.error = error
 
-    def values(self):
-        raise self.error
+
+@pytest.fixture(autouse=True)
+def _explode_on_exploding_items(monkeypatch):
+    real = admission.row_from_item
+
+    def row_from_item(entry):
+        if isinstance(entry, _Exploding):
+            raise entry.error
+        return real(entry)
+
+    monkeypatch.setattr(admission, "row_from_item", row_from_item)
 
 
 def test_any_exception_on_one_item_rejects_only_that_item():

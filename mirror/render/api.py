@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -44,12 +45,14 @@ class ServerSummary:
 def served_item(row: Row) -> bytes:
     """The upstream item as served: verbatim, with an empty `_meta` only where upstream
     sent none, because VS Code rejects items without one."""
-    if b'"_meta":{' in row.doc:
-        item = orjson.loads(row.doc)
-        if isinstance(item.get("_meta"), dict):
-            return row.doc
-    else:
-        item = orjson.loads(row.doc)
+    return _served(row.doc)
+
+
+@lru_cache(maxsize=8192)  # a row sits in a dozen pages and lists, all close together in the stream
+def _served(doc: bytes) -> bytes:
+    item = orjson.loads(doc)
+    if isinstance(item.get("_meta"), dict):
+        return doc
     item["_meta"] = {}
     return orjson.dumps(item)
 

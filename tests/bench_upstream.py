@@ -1,0 +1,78 @@
+"""A fast upstream for `make bench`: every page of `?limit=100&include_deleted=true`
+pre-rendered, keyed by cursor, so the upstream costs the same for the crawler and for the
+floor loop it is compared with. Runs in its own process: `python -m tests.bench_upstream`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+PAGE = 100
+
+
+def pages(entries: list[dict]) -> dict[str, bytes]:
+    """cursor ('' for the first page) -> body, with upstream's name:version cursors."""
+    ordered = sorted(entries, key=lambda e: (e["server"]["name"], e["server"]["version"]))
+    out: dict[str, bytes] = {}
+    cursor = ""
+    for start in range(0, len(ordered) + 1, PAGE):
+        chunk = ordered[start : start + PAGE]
+        metadata: dict = {"count": len(chunk)}
+        following = None
+        if len(chunk) == PAGE:
+            last = chunk[-1]["server"]
+            following = f"{last['name']}:{last['version']}"
+            metadata = {"nextCursor": following, "count": len(chunk)}
+        out[cursor] = orjson.dumps({"servers": chunk, "metadata": metadata})
+        if following is None:
+            break
+        cursor = following
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        body = self.server.pages.get(query.get("cursor", ""))
+        status = 200 if body is not None else 400
+        body = body if body is not None else b'{"title":"Bad Request","status":400,"detail":"bad cursor"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    pages: dict[str, bytes]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = _Server(("127.0.0.1", args.port), _Handler)
+    server.pages = pages(orjson.loads(args.data.read_bytes()))
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()  # until the parent closes our stdin
+
+
+if __name__ == "__main__":
+    main()
