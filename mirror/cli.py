@@ -46,6 +46,12 @@ def upstream_option(f: Callable) -> Callable:
                         help="Base URL of the v0.1 registry to crawl (env MCP_MIRROR_UPSTREAM).")(f)
 
 
+def deadline_option(f: Callable) -> Callable:
+    return click.option("--deadline", envvar="MCP_MIRROR_DEADLINE", default=3600.0, show_default=True, type=float,
+                        help="Seconds the whole crawl may take, retries included; past it the crawl stops and "
+                             "nothing is saved (env MCP_MIRROR_DEADLINE).")(f)
+
+
 def db_option(f: Callable) -> Callable:
     return click.option("--db", envvar="MCP_MIRROR_DB", default=DEFAULT_DB, show_default=True,
                         type=click.Path(dir_okay=False, path_type=Path),
@@ -102,9 +108,10 @@ def cli() -> None:
 @cli.command()
 @upstream_option
 @db_option
+@deadline_option
 @click.option("--full", is_flag=True,
               help="Crawl every row so removals are detected (every crawl is full today).")
-def crawl(upstream: str, db: Path, full: bool) -> None:
+def crawl(upstream: str, db: Path, deadline: float, full: bool) -> None:
     """Crawl the upstream registry into a new snapshot.
 
     Fetches every row of GET {upstream}/v0.1/servers (deleted rows included) and stores
@@ -114,7 +121,7 @@ def crawl(upstream: str, db: Path, full: bool) -> None:
     """
     progress = progress_printer()
     try:
-        result = pipeline.crawl(make_settings(upstream=upstream, db=db), progress=progress)
+        result = pipeline.crawl(make_settings(upstream=upstream, db=db, deadline=deadline), progress=progress)
     finally:
         end_progress(progress)
     snap = result.snapshot
@@ -151,11 +158,11 @@ def diff(db: Path, from_id: int | None, to_id: int | None, as_json: bool) -> Non
         if group:
             click.echo(f"\n{kind} ({len(group)})")
             for change in group:
-                click.echo(f"  {describe(change)}")
+                click.echo(f"  {printable(describe(change))}")
     if result.rejected:
         click.echo(f"\nrejected ({len(result.rejected)})")
         for rej in result.rejected:
-            click.echo(f"  #{rej.position} {rej.name or '?'} {rej.version or '?'}: {rej.reason}")
+            click.echo(printable(f"  #{rej.position} {rej.name or '?'} {rej.version or '?'}: {rej.reason}"))
 
 
 def describe(change: pipeline.Change) -> str:
@@ -205,17 +212,19 @@ def warn(lines: Iterable[str]) -> None:
 @db_option
 @site_options
 @profile_option
+@deadline_option
 @click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, full: bool, as_json: bool) -> None:
+def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float, full: bool,
+          as_json: bool) -> None:
     """Crawl, diff and render in one go, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
     """
     progress = progress_printer()
     try:
-        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile),
-                                progress=progress)
+        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile,
+                                              deadline=deadline), progress=progress)
     finally:
         end_progress(progress)
     warn(result.render.written.warnings)

@@ -79,7 +79,8 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
         http = client or registry.make_client(settings.timeout)
         try:
             with store.snapshot_writer() as writer:
-                for page in prefetched(registry.iter_pages(http, settings.upstream, sleep=sleep)):
+                limits = registry.CrawlLimits(deadline=settings.deadline)
+                for page in prefetched(registry.iter_pages(http, settings.upstream, sleep=sleep, limits=limits)):
                     pages += 1
                     writer.add(admitter.admit(page.items, start=rows_seen))
                     rows_seen += len(page.items)
@@ -187,11 +188,12 @@ def verify(out: Path, *, against: str | None = None) -> Report:
     return verify_tree(Path(out))
 
 
-def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None) -> BuildResult:
+def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None,
+          sleep: Callable[[float], None] = time.sleep) -> BuildResult:
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
     check_output(settings)  # fail before the crawl, not after it
-    crawled = crawl(settings, client=client, progress=progress)
+    crawled = crawl(settings, client=client, progress=progress, sleep=sleep)
     rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
     seconds = time.monotonic() - began
     summary = {

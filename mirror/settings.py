@@ -24,7 +24,8 @@ class Settings(BaseModel):
     out: Path = Field(DEFAULT_OUT, description="Directory the static site is written to.")
     base_url: str = Field(DEFAULT_BASE_URL, description="Public URL the site is served at; its path is the API prefix.")
     profile: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
-    timeout: float = Field(30.0, description="Seconds to wait for each upstream response.")
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for each upstream response.")
+    deadline: float = Field(3600.0, gt=0, description="Seconds a whole crawl may take, retries included.")
 
     @field_validator("upstream", "base_url")
     @classmethod

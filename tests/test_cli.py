@@ -10,8 +10,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from conftest import free_port
+from factories import item
 
 from mirror.cli import cli
+from mirror.fake_upstream import FakeUpstream
+from mirror.settings import Settings
 from mirror.store import SCHEMA_VERSION, open_store
 
 
@@ -203,3 +206,15 @@ def test_a_killed_crawl_leaves_the_previous_snapshot_and_site(built, upstream):
         assert [s.id for s in store.list_snapshots()] == [1]
         assert len(store.load_rows(1)) == 120
     assert build(built).exit_code == 0  # and the next run works
+
+
+def test_diff_never_prints_upstream_control_characters_raw(tmp_path):
+    hostile = item("io.github.x/term", "1.0.0\x1b[2J\x07")
+    hostile["server"]["description"] = "\u202eevil"
+    with FakeUpstream([item("io.github.x/ok", "1.0.0"), hostile]) as up:
+        settings = Settings(upstream=up.url, db=tmp_path / "m.duckdb", out=tmp_path / "site")
+        assert build(settings).exit_code == 0
+        shown = invoke("diff", "--db", settings.db)
+    assert shown.exit_code == 0 and "rejected (1)" in shown.output
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "\\x1b[2J" in shown.output

@@ -4,6 +4,7 @@ Transient misbehaviour ends in the right rows; everything else in one UpstreamEr
 message is one line, with time and memory bounded by CrawlLimits.
 """
 
+import os
 import time
 import tracemalloc
 
@@ -28,9 +29,11 @@ from chaos_upstream import (
 )
 from factories import item
 
-from mirror import registry
-from mirror.errors import UpstreamError
+from mirror import pipeline, registry
+from mirror.errors import MirrorError, UpstreamError
 from mirror.registry import CrawlLimits, MiB
+from mirror.settings import Settings
+from mirror.store import open_store
 
 ENTRIES = [item("io.github.chaos/s", f"1.0.{i:03d}") for i in range(150)]
 KEYS = [("io.github.chaos/s", f"1.0.{i:03d}") for i in range(150)]
@@ -245,3 +248,33 @@ def test_the_crawler_only_ever_requests_list_pages_on_the_upstream(up):
     ]
     assert len(crawl(up)) == 120
     assert len(up.requests) == 2 and all(target.startswith("/v0.1/servers?") for target in up.requests)
+
+
+# -- the whole pipeline: a failed crawl changes nothing that is served --------------------
+
+
+def _site_bytes(out):
+    tree = out.resolve()
+    return os.readlink(out), {str(p.relative_to(tree)): p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("fault", [
+    status(500), status(503), huge(), huge(content_length=False), redirect(302, "https://elsewhere.example/"),
+    truncated(), deep(2000), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
+], ids=["500s", "503s", "50MB", "50MB-unframed", "redirect", "truncated", "deep", "minting", "trickle"])
+def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp_path, fault):
+    with ChaosUpstream(ENTRIES) as up:
+        settings = Settings(upstream=up.url, db=tmp_path / "m.duckdb", out=tmp_path / "site",
+                            base_url="http://mirror.test", deadline=2.0)
+        pipeline.build(settings)
+        before = _site_bytes(settings.out)
+        up.fault = fault
+        began = time.monotonic()
+        with pytest.raises(MirrorError) as caught:
+            pipeline.build(settings, sleep=lambda seconds: None)
+        assert time.monotonic() - began < 10
+    assert "\n" not in str(caught.value)
+    assert _site_bytes(settings.out) == before
+    with open_store(settings.db, create=False) as store:
+        assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
+        assert store.latest_ok_snapshot().id == 1
