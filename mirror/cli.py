@@ -15,7 +15,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from mirror import __version__, hosts, pipeline
+from mirror import __version__, hosts, paths, pipeline
 from mirror.diff import KINDS
 from mirror.errors import MirrorError, UsageError, VerifyError
 from mirror.settings import (
@@ -274,8 +274,9 @@ def run_until_interrupted(server: Any, directory: Path) -> None:
 def print_urls(directory: Path, url: str) -> None:
     click.echo(f"Serving {directory} at {url}/ (Ctrl-C to stop)")
     click.echo(f"  catalog:  {url}/")
-    click.echo(f"  v0.1 API: {url}/v0.1/servers?version=latest")
-    click.echo(f"  state:    {url}/v0.1/x/mcp-mirror/state")
+    urls = paths.Urls(url)
+    click.echo(f"  v0.1 API: {urls.servers(version='latest')}")
+    click.echo(f"  state:    {urls.state()}")
     click.echo(f"Point VS Code's chat.mcp.gallery.serviceUrl at {url}")
 
 

@@ -9,7 +9,8 @@ The name's single `/` becomes a directory level: hosts decode `%2F` before looku
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlsplit
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode, urlsplit
 
 API = "v0.1"
 DEFAULT_VIEW = "index.json"
@@ -192,6 +193,30 @@ NOT_FOUND_PAGE = "404.html"
 def base_path(base_url: str) -> str:
     """The URL path the tree is served under: '' for a root, '/prefix' otherwise."""
     return urlsplit(base_url).path.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Every URL of a mirror (or of the upstream), bound to its base URL once (datasette's
+    url_builder): nothing else spells `/v0.1/...`."""
+
+    base: str
+
+    def api(self, *parts: str, **query: str) -> str:
+        url = "/".join((self.base.rstrip("/"), API, *parts))
+        return f"{url}?{urlencode(query)}" if query else url
+
+    def servers(self, **query: str) -> str:
+        return self.api("servers", **query)
+
+    def versions(self, name: str) -> str:
+        return self.api("servers", quote(name, safe=""), "versions")
+
+    def version(self, name: str, version: str) -> str:
+        return self.api("servers", quote(name, safe=""), "versions", quote(version, safe=""))
+
+    def state(self) -> str:
+        return self.api(*EXTENSION, "state")
 
 
 def server_url(base_url: str, name: str, version: str | None = None) -> str:

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import tenacity
 from pydantic import ValidationError
 
-from mirror import __version__
+from mirror import __version__, paths
 from mirror.errors import UpstreamError, UsageError
 from mirror.models import ServerListPage
 
@@ -118,7 +118,7 @@ def servers_url(upstream: str, *, cursor: str | None = None, limit: int = PAGE_L
         query["updated_since"] = updated_since
     if cursor:
         query["cursor"] = cursor  # opaque: sent back exactly, percent-encoded
-    return f"{upstream.rstrip('/')}/v0.1/servers?{urlencode(query)}"
+    return paths.Urls(upstream).servers(**query)
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -33,6 +33,7 @@ def environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["server_url"] = paths.server_url
+    env.globals["Urls"] = paths.Urls
     env.filters["regex_escape"] = re.escape
     env.filters["inert"] = inert
     return env

@@ -14,7 +14,6 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import orjson
@@ -158,11 +157,11 @@ def verify_url(base_url: str, *, client: httpx.Client | None = None, max_pages: 
     """Run the request sequences of VS Code's gallery and Copilot's allowlist lookup."""
     report = Report()
     http = client or httpx.Client(timeout=30.0, follow_redirects=False)
-    base = base_url.rstrip("/")
+    urls = paths.Urls(base_url.rstrip("/"))
     try:
-        _probe(http, base, report, max_pages=max_pages)
+        _probe(http, urls, report, max_pages=max_pages)
     except httpx.HTTPError as exc:
-        report.add(f"{base}: {exc or type(exc).__name__}")
+        report.add(f"{urls.base}: {exc or type(exc).__name__}")
     finally:
         if client is None:
             http.close()
@@ -187,13 +186,13 @@ def _get_json(http: httpx.Client, url: str, report: Report) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-def _probe(http: httpx.Client, base: str, report: Report, *, max_pages: int) -> None:
+def _probe(http: httpx.Client, urls: paths.Urls, report: Report, *, max_pages: int) -> None:
     # VS Code: the version probe, then the gallery's pages of latest versions.
-    _get_json(http, f"{base}/v0.1/servers?limit=1", report)
+    _get_json(http, urls.servers(limit="1"), report)
     names: list[tuple[str, str]] = []
     cursor: str | None = None
     for _ in range(max_pages):
-        url = f"{base}/v0.1/servers?limit=50&version=latest" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+        url = urls.servers(limit="50", version="latest", **({"cursor": cursor} if cursor else {}))
         page = _get_json(http, url, report)
         if page is None:
             return
@@ -205,13 +204,12 @@ def _probe(http: httpx.Client, base: str, report: Report, *, max_pages: int) -> 
             break
     # Copilot: each server's latest version and its versions list, by name.
     for name, version in names[:200]:
-        quoted = quote(str(name), safe="")
-        latest = _get_json(http, f"{base}/v0.1/servers/{quoted}/versions/latest", report)
+        latest = _get_json(http, urls.version(str(name), "latest"), report)
         if latest is not None and (latest.get("server") or {}).get("version") != version:
             report.add(f"{name}: versions/latest is {(latest.get('server') or {}).get('version')}, "
                        f"the list says {version}")
-        _get_json(http, f"{base}/v0.1/servers/{quoted}/versions", report)
+        _get_json(http, urls.versions(str(name)), report)
     report.checked += 1
-    missing = http.get(f"{base}/v0.1/servers/{quote('io.example.mcp-mirror/no-such-server', safe='')}/versions")
+    missing = http.get(urls.versions("io.example.mcp-mirror/no-such-server"))
     if missing.status_code != 404:
         report.add(f"an unknown server answers HTTP {missing.status_code}, expected 404")
