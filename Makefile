@@ -50,4 +50,4 @@ golden: install
 	$(PY) -m pytest -q tests/test_render.py --update-golden
 
 clean:
-	rm -rf $(VENV) site/v0.1 site/index.html demo
+	rm -rf $(VENV) site .site.generations demo

@@ -241,7 +241,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"mcp-mirror bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         for size in sizes:
             measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
 
