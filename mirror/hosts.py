@@ -126,12 +126,17 @@ class StaticProfile(Profile):
         """Plain file servers send index.html as text/html, so no upstream `<` may reach
         the page as markup: `<`, `>` and `&` only occur inside JSON strings, where their
         \\u escapes are the same JSON value."""
-        return body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+        escaped = body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+        if b"\xe2\x80" in escaped or b"\xe2\x81" in escaped or b"\xd8\x9c" in escaped:
+            for char in _BIDI:  # shown as escapes: a page sent as text/html must not be reordered
+                escaped = escaped.replace(char.encode(), f"\\u{ord(char):04x}".encode())
+        return escaped
 
     def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
         yield _host_file(".nojekyll", b"")
 
 
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _NO_QUERY = (
     "query strings are ignored: /v0.1/servers answers the latest version of every server in one page "
     "with no nextCursor, whatever limit, cursor or version=latest say",

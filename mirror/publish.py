@@ -21,10 +21,10 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -61,11 +61,21 @@ class Manifest:
 
     context: str
     records: dict[str, Record] = field(default_factory=dict)
+    sha256: str = ""  # of the bytes it was read from
+
+    def chunks(self) -> Iterator[bytes]:
+        """The manifest's bytes in pieces, a file a line (diffs and grep stay readable), so
+        a hundred thousand records are never one string in memory."""
+        head = orjson.dumps({"generator": f"mcp-mirror {__version__}", "context": self.context})
+        yield head[:-1] + b',"files":[\n'
+        separator = b""
+        for path in sorted(self.records):
+            yield separator + orjson.dumps(self.records[path].as_json())
+            separator = b",\n"
+        yield b"\n]}\n"
 
     def to_bytes(self) -> bytes:
-        head = orjson.dumps({"generator": f"mcp-mirror {__version__}", "context": self.context})
-        lines = b",\n".join(orjson.dumps(self.records[path].as_json()) for path in sorted(self.records))
-        return head[:-1] + b',"files":[\n' + lines + b"\n]}\n"  # a file a line: diffs and grep stay readable
+        return b"".join(self.chunks())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
@@ -77,7 +87,7 @@ class Manifest:
                 record = Record(str(item["path"]), int(item["size"]), str(item["sha256"]), str(item["type"]),
                                 str(item["cache"]), int(item["kind"]), item.get("source"))
                 records[record.path] = record
-            return cls(str(document["context"]), records)
+            return cls(str(document["context"]), records, hashlib.sha256(data).hexdigest())
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an mcp-mirror manifest: {exc}") from exc
 
@@ -101,7 +111,7 @@ class Stage(Protocol):
     def keep(self, record: Record) -> bool:
         """Reuse the current copy of an unchanged file; False when it cannot be reused."""
 
-    def write(self, path: str, data: bytes) -> None: ...
+    def write(self, path: str, data: bytes | Iterable[bytes]) -> None: ...
 
     def commit(self) -> str:
         """Make the generation current, atomically; returns its name."""
@@ -173,20 +183,25 @@ def publish(site: Site, target: Target, *, progress: Progress | None = None) -> 
                 kept.clear()
             if not stage.keep_or_write(unchanged, entry):
                 written += 1
-        manifest_bytes = manifest.to_bytes()
-        sealed = Sealed(site.manifest_path(), hashlib.sha256(manifest_bytes).hexdigest(),
+        removed = len(old.keys() - manifest.records.keys())
+        unchanged = stage is None and removed == 0 and previous is not None and previous.records == manifest.records
+        if unchanged:
+            manifest_sha256 = previous.sha256
+        else:
+            if stage is None:
+                stage = _LazyStage(target)
+                for earlier in kept:
+                    stage.keep_or_write(earlier, None)
+            hasher = hashlib.sha256()
+            stage.stage.write(site.manifest_path(), _hashing(site.document_chunks(manifest.chunks()), hasher))
+            manifest_sha256 = hasher.hexdigest()
+        sealed = Sealed(site.manifest_path(), manifest_sha256,
                         files=len(manifest.records) + 2, bytes=sum(r.size for r in manifest.records.values()))
         state = site.state_entry(sealed)
-        removed = len(old.keys() - manifest.records.keys())
-        if stage is None and removed == 0 and previous is not None and previous.records == manifest.records:
+        if unchanged:
             written = int(target.replace_state(state.path, state.data()))
             return PublishResult(written=written, unchanged=len(manifest.records) + 2 - written, removed=0,
                                  generation="current", warnings=tuple(target.warnings))
-        if stage is None:
-            stage = _LazyStage(target)
-            for unchanged in kept:
-                stage.keep_or_write(unchanged, None)
-        stage.stage.write(sealed.manifest_path, manifest_bytes)
         stage.stage.write(state.path, state.data())
         generation = stage.stage.commit()
     except BaseException as exc:
@@ -215,6 +230,12 @@ class _LazyStage:
                               hint="run `mcp-mirror verify` to see what changed, then render again")
         self.stage.write(record.path, entry.data())
         return False
+
+
+def _hashing(chunks: Iterable[bytes], hasher: Any) -> Iterator[bytes]:
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
 
 
 def _record(entry: Entry, data: bytes) -> Record:
@@ -390,13 +411,14 @@ class _LocalStage:
             return False
         return True
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes | Iterable[bytes]) -> None:
         self._mkdir(path.rpartition("/")[0])
         fd = os.open(self._base + path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            for chunk in (data,) if isinstance(data, bytes) else data:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
         finally:
             os.close(fd)
 

@@ -6,6 +6,7 @@ that names the file and what to do.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,10 @@ def load_migrations() -> dict[int, str]:
 
 
 SCHEMA_VERSION = max(load_migrations())
+# DuckDB would cache up to 80% of RAM; a mirror shares its machine, so bound it (and let
+# large sorts spill to disk next to the database instead).
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("MCP_MIRROR_DUCKDB_MEMORY", "256MB"), "threads": 2,
+                 "preserve_insertion_order": False}
 
 
 class Store:
@@ -229,7 +234,9 @@ class SnapshotWriter:
         self.committed = False
         self._pending: list[tuple[int, Row]] = []
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE incoming (name VARCHAR, version VARCHAR, hash VARCHAR, status VARCHAR, "
+            # a table of the database, not a TEMP one: DuckDB can evict it to disk, and it exists
+            # only inside this transaction, so a crash leaves nothing behind
+            "CREATE OR REPLACE TABLE incoming (name VARCHAR, version VARCHAR, hash VARCHAR, status VARCHAR, "
             "is_latest BOOLEAN, published_at VARCHAR, updated_at VARCHAR, doc VARCHAR, position BIGINT)")
 
     def add(self, admitted: Sequence[tuple[int, Row]]) -> None:
@@ -283,9 +290,9 @@ class SnapshotWriter:
             sid = int(snapshot_id)
             old_sql = ("SELECT name, version, hash FROM versions "
                        f"WHERE valid_from <= {sid} AND coalesce(valid_to > {sid}, true)")
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE previous AS {old_sql}")
+        self.con.execute(f"CREATE OR REPLACE TABLE previous AS {old_sql}")
         self.con.execute(
-            """CREATE OR REPLACE TEMP TABLE touched AS
+            """CREATE OR REPLACE TABLE touched AS
                SELECT DISTINCT coalesce(p.name, i.name) AS name FROM previous p
                FULL OUTER JOIN incoming i ON p.name = i.name AND p.version = i.version
                WHERE p.hash IS DISTINCT FROM i.hash""")
@@ -332,6 +339,8 @@ class SnapshotWriter:
             {"id": sid},
         )
         con.execute("DROP TABLE incoming")
+        con.execute("DROP TABLE IF EXISTS previous")
+        con.execute("DROP TABLE IF EXISTS touched")
         _insert_columns(con, "changes", {
             "snapshot_id": [sid] * len(changes), "seq": list(range(len(changes))),
             "kind": [c.kind for c in changes], "name": [c.name for c in changes],
@@ -372,7 +381,7 @@ def open_store(path: Path | str, *, create: bool = True) -> Iterator[Store]:
     if create and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path))
+        con = duckdb.connect(str(path), config=DUCKDB_CONFIG)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open {path}: {_first_line(exc)}", hint="is another mcp-mirror using it?") from exc
     store = Store(path, con)

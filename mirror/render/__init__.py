@@ -82,6 +82,11 @@ class Site:
     def manifest_path(self) -> str:
         return paths.manifest_file(self.profile.index_name)
 
+    def document_chunks(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """A JSON document made in pieces (the manifest), as this host must serve it."""
+        for chunk in chunks:
+            yield self.profile.document(chunk)
+
     def state_summary(self) -> dict[str, Any]:
         """The state document without what only publishing knows."""
         counts = self._api.counts
