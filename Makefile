@@ -18,20 +18,26 @@ $(VENV)/.installed: pyproject.toml
 		npm install --silent --no-save --prefix $(VENV)/node netlify-redirector@0.5.0 2>&1 | grep -v nodedir || true; fi
 	touch $@
 
-# The conformance tests run a real nginx and a real Caddy. As root (CI, containers) they are
-# installed from apt; a system service the packages may start is stopped again.
+# The conformance tests run a real nginx and a real Caddy, the browser tests a headless
+# Chromium through chromedriver. As root (CI, containers) they are installed from apt
+# (command:package); a system service the packages may start is stopped again.
 SERVERS := nginx caddy
+SYSTEM_DEPS := nginx:nginx caddy:caddy chromium:chromium chromedriver:chromium-driver
 system-deps:
-	@missing=""; for server in $(SERVERS); do \
-		command -v $$server >/dev/null 2>&1 || test -x /usr/sbin/$$server || missing="$$missing $$server"; \
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+		command=$${dep%%:*}; \
+		command -v $$command >/dev/null 2>&1 || test -x /usr/sbin/$$command || missing="$$missing $${dep#*:}"; \
 	done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing && \
-		for server in $$missing; do service $$server stop >/dev/null 2>&1 || true; done; \
+		for server in $(SERVERS); do \
+			case "$$missing " in *" $$server "*) service $$server stop >/dev/null 2>&1 || true;; esac; \
+		done; \
 	else \
-		echo "Missing:$$missing. The conformance tests need them: install them (sudo apt-get install$$missing)" \
-			"or set MCP_MIRROR_SKIP_NGINX=1 / MCP_MIRROR_SKIP_CADDY=1 to skip those tests." >&2; \
+		echo "Missing:$$missing. The conformance and browser tests need them: install them" \
+			"(sudo apt-get install$$missing) or set MCP_MIRROR_SKIP_NGINX=1 / MCP_MIRROR_SKIP_CADDY=1 /" \
+			"MCP_MIRROR_SKIP_BROWSER=1 to skip those tests." >&2; \
 	fi
 
 lint: install

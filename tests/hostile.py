@@ -34,6 +34,19 @@ TRAVERSAL_NAMES = ("../..", "a/..", "%2e%2e/x", f"{NS}/%2e%2e", "../etc/passwd",
                    f"{NS}/x\x00", f"{NS}/evil\u202e", "C:/Windows", f"{NS}/ x")
 TRAVERSAL_VERSIONS = ("..", ".", "../../etc", "%2e%2e", "..%2F..", "1/../../x", "..\\..", "1\x00", "1\u202e0", "1 0",
                       "1?x=1", "1#x", "")
+# Markup and URLs that run script in a browser if a page lets them through unescaped, each
+# calling alert() so tests/test_browser.py sees it fire: text that breaks out of an element,
+# an attribute or a script block, and URLs a browser still runs (tab inside, entity, case).
+BROWSER_MARKUP = ("<img src=x onerror=alert(1)>", "<svg onload=alert(1)>", "</script><script>alert(1)</script>",
+                  '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>",
+                  "<iframe srcdoc='<script>alert(1)</script>'></iframe>", "<details open ontoggle=alert(1)>",
+                  "<input autofocus onfocus=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;",
+                  '<!--<img src="--><img src=x onerror=alert(1)//">')
+BROWSER_URLS = ("javascript:alert(1)", "java\tscript:alert(1)", "jav&#x09;ascript:alert(1)", "JaVaScRiPt:alert(1)",
+                "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==")
+# Versions are URL path segments, and a segment may still spell a script URL or an attribute break.
+BROWSER_VERSIONS = ("javascript:alert(1)", "1'-alert(1)-'", "1&lt;svg&Tab;onload=alert(1)&gt;",
+                    "1'onmouseover='alert(1)")
 RESERVED_NAMES = ("index.json/x", "INDEX.json/x", "index.html/x", "include-deleted.json/x", "latest/x", "Latest/x",
                   f"{NS}/latest", f"{NS}/index.json", f"{NS}/Include-Deleted.json", "con/x", f"{NS}/aux",
                   f"{NS}/com1.x", f"{NS}/LPT3", "_pages/x")
@@ -163,6 +176,14 @@ def _injection() -> Iterator[HostileCase]:
     yield _admitted("control", _everywhere(item(f"{NS}/control", "1.0.0", latest=True), CONTROL,
                                            "https://example.com/" + CONTROL),
                     "control characters in text, NUL included")
+    for n, markup in enumerate(BROWSER_MARKUP):
+        url = BROWSER_URLS[n % len(BROWSER_URLS)]
+        yield _admitted(f"browser-markup-{n}", _everywhere(item(f"{NS}/markup-{n}", "1.0.0", latest=True), markup, url),
+                        "markup that runs script if any page inserts it unescaped")
+    for n, version in enumerate(BROWSER_VERSIONS):
+        yield _admitted(f"browser-version-{n}", item(f"{NS}/script-versions", version, latest=n == 0,
+                                                     published=f"2025-10-0{n + 1}T00:00:00Z"),
+                        "a version that is a valid path segment but spells script in a URL or an attribute")
     yield _rejected("bidi-name", item(f"{NS}/\u202egnp.exe", "1.0.0"), "bidi in a name would spoof paths",
                     "server.name")
 
