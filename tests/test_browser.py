@@ -338,8 +338,6 @@ def test_static_pages_outside_the_servers_run_no_script(browser, sites):
     assert not problems
 
 
-@pytest.mark.xfail(strict=True, reason="publish.py writes the static manifest without StaticProfile.document: "
-                                       "upstream '&' in versions reaches text/html raw and is decoded as entities")
 @pytest.mark.parametrize("rel", sorted(RAW_AMPERSAND))
 def test_static_documents_escape_every_ampersand(browser, sites, rel):
     assert check_static_page(browser, sites, rel) == []
