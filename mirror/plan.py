@@ -50,10 +50,6 @@ class Entry:
         return self.body() if callable(self.body) else self.body
 
 
-def digest(*parts: str | bytes) -> str:
+def digest(*parts: str) -> str:
     """A short, stable digest of the inputs of an entry."""
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(part.encode() if isinstance(part, str) else part)
-        h.update(b"\x00")
-    return h.hexdigest()
+    return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).hexdigest()

@@ -23,7 +23,7 @@ from mirror.render.api import ApiProducer
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
 # trusts an entry's `source` from an older renderer.
-FORMAT = 1
+FORMAT = 2
 
 RowSource = Callable[[], Iterable[Row]]
 

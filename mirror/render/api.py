@@ -22,6 +22,7 @@ from mirror.hosts import JSON, PROBLEM_JSON, Profile
 from mirror.models import Row, Snapshot, is_visible, latest_row
 from mirror.plan import Entry, Kind, digest
 
+Listed = tuple[str, bytes]  # a row in a list: its hash (for the list's source) and its served bytes
 SUMMARY_CHARS = 300  # of a description on the landing page: a 10 MB one must not make a 10 MB page
 
 
@@ -111,35 +112,35 @@ class ApiProducer:
 
     def lists(self, rows: Iterable[Row]) -> Iterator[Entry]:
         """Each server's versions list, and the page chains (or one page, for hosts that
-        cannot route a cursor)."""
+        cannot route a cursor). Each row's served bytes are made once, for all its lists."""
         profile, index = self.profile, self.profile.index_name
         deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
         chains = _Chains(self) if profile.query_routing else None
-        single: list[Row] = []
+        single: list[Listed] = []
         for name, group in groupby(rows, key=lambda row: row.name):
             versions = list(group)
+            listed = {id(row): (row.hash, self._item(row)) for row in versions}
             if chains is not None:
-                yield from chains.feed(versions)
+                yield from chains.feed(versions, listed)
             else:
-                single.extend(row for row in versions if row.is_latest and is_visible(row))
+                single.extend(listed[id(row)] for row in versions if row.is_latest and is_visible(row))
             newest_first = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
-            default = [row for row in newest_first if is_visible(row)]
+            default = [listed[id(row)] for row in newest_first if is_visible(row)]
             directory = paths.versions_dir(name)
             if default:
                 yield self._list(paths.view_file(directory, index=index), default)
             if deleted_views and (not dedupe or len(default) != len(newest_first)):
-                yield self._list(paths.view_file(directory, deleted=True), newest_first)
+                yield self._list(paths.view_file(directory, deleted=True), [listed[id(row)] for row in newest_first])
         if chains is not None:
             yield from chains.finish()
         else:
             # Nothing can resolve a cursor: one page, latest versions, which is what VS Code asks for.
             yield self._list(paths.view_file(paths.servers_dir(), index=index), single, kind=Kind.POINTER)
 
-    def _list(self, path: str, rows: list[Row], *, next_cursor: str | None = None,
+    def _list(self, path: str, items: list[Listed], *, next_cursor: str | None = None,
               kind: Kind = Kind.LIST) -> Entry:
-        source = digest(next_cursor or "", *(row.hash for row in rows))
-        return Entry(path, kind, JSON,
-                     lambda: list_document((self._item(row) for row in rows), next_cursor=next_cursor),
+        source = digest(next_cursor or "", *(row_hash for row_hash, _ in items))
+        return Entry(path, kind, JSON, lambda: list_document((item for _, item in items), next_cursor=next_cursor),
                      source=source)
 
     # -- pointers -----------------------------------------------------------------
@@ -166,18 +167,25 @@ class _Chains:
         self.producer = producer
         self.windows = {(chain, size): _Window(chain, size, latest_only=latest_only, with_deleted=with_deleted)
                         for chain, (latest_only, with_deleted) in paths.CHAINS.items() for size in paths.PAGE_SIZES}
+        # which windows take a row, by (visible, latest): decided once, not per row and window
+        self.wanting = {(visible, latest): [w for w in self.windows.values() if w.wants(visible, latest)]
+                        for visible in (False, True) for latest in (False, True)}
 
-    def feed(self, versions: list[Row]) -> Iterator[Entry]:
-        for window in self.windows.values():
-            for row in versions:
-                if window.wants(row) and (page := window.push(row)) is not None:
+    def feed(self, versions: list[Row], listed: dict[int, Listed]) -> Iterator[Entry]:
+        by_window: dict[_Window, list[Listed]] = {}
+        for row in versions:
+            for window in self.wanting[(is_visible(row), row.is_latest)]:
+                by_window.setdefault(window, []).append(listed[id(row)])
+        for window in self.windows.values():  # pages in a fixed order, whatever the rows
+            for item in by_window.get(window, ()):
+                if (page := window.push(item)) is not None:
                     yield self._page(window, *page)
 
     def finish(self) -> Iterator[Entry]:
         for window in self.windows.values():
             yield self._page(window, *window.close())
 
-    def _page(self, window: _Window, offset: int, rows: list[Row], more: bool) -> Entry:
+    def _page(self, window: _Window, offset: int, rows: list[Listed], more: bool) -> Entry:
         token = paths.cursor(window.size, offset)
         next_cursor = paths.cursor(window.size, offset + window.size) if more else None
         entry = self.producer._list(paths.page_file(window.chain, token), rows, next_cursor=next_cursor)
@@ -193,12 +201,12 @@ class _Window:
         self.chain, self.size = chain, size
         self.latest_only, self.with_deleted = latest_only, with_deleted
         self.offset = 0
-        self.rows: list[Row] = []
+        self.rows: list[Listed] = []
 
-    def wants(self, row: Row) -> bool:
-        return (self.with_deleted or is_visible(row)) and (not self.latest_only or row.is_latest)
+    def wants(self, visible: bool, latest: bool) -> bool:
+        return (self.with_deleted or visible) and (not self.latest_only or latest)
 
-    def push(self, row: Row) -> tuple[int, list[Row], bool] | None:
+    def push(self, row: Listed) -> tuple[int, list[Listed], bool] | None:
         """Add a row; a full page is returned once a further row proves it is not the last."""
         page = None
         if len(self.rows) == self.size:
@@ -208,7 +216,7 @@ class _Window:
         self.rows.append(row)
         return page
 
-    def close(self) -> tuple[int, list[Row], bool]:
+    def close(self) -> tuple[int, list[Listed], bool]:
         return self.offset, self.rows, False
 
 
