@@ -126,7 +126,7 @@ def crawl(upstream: str, db: Path, deadline: float, full: bool) -> None:
         end_progress(progress)
     snap = result.snapshot
     click.echo(f"snapshot {snap.id}: {snap.rows} rows, {snap.servers} servers, "
-               f"{len(result.changes)} changes, {snap.rejected} rejected ({result.pages} pages from {snap.upstream})")
+               f"{result.changes} changes, {snap.rejected} rejected ({result.pages} pages from {snap.upstream})")
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ import httpx
 
 from mirror import hosts, paths, registry
 from mirror.admission import Admitter, rejected_row
-from mirror.diff import count_by_kind, diff_rows
+from mirror.diff import KINDS, diff_rows
 from mirror.errors import MirrorError, RenderError
 from mirror.models import Change, CrawlRun, Rejected, Snapshot
 from mirror.publish import LocalTarget, PublishResult, publish
@@ -35,9 +36,13 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class CrawlResult:
     snapshot: Snapshot
-    changes: list[Change]
+    change_counts: dict[str, int]  # by kind; the changes themselves are in the store (`diff`)
     rejected: list[Rejected]
     pages: int
+
+    @property
+    def changes(self) -> int:
+        return sum(self.change_counts.values())
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,13 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
                 rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
                                                        for position, row in writer.drop(losers)],
                                   key=lambda rej: rej.position)
-                old_rows, new_rows = writer.changed_rows(previous.id if previous else None)
-                changes = diff_rows(old_rows, new_rows, full=True,
-                                    still_upstream={(r.name, r.version) for r in rejected})
-                snapshot = writer.commit(CrawlRun(started, utc_now(), settings.upstream),
-                                         rejected=rejected, changes=changes)
+                kept = {(r.name, r.version) for r in rejected}
+                counts = Counter()
+                for old_rows, new_rows in writer.changed_servers(previous.id if previous else None):
+                    changes = diff_rows(old_rows, new_rows, full=True, still_upstream=kept)
+                    counts.update(change.kind for change in changes)
+                    writer.record_changes(changes)
+                snapshot = writer.commit(CrawlRun(started, utc_now(), settings.upstream), rejected=rejected)
         except MirrorError as exc:
             with contextlib.suppress(Exception):  # the crawl's error is the one to report
                 store.record_failure(CrawlRun(started, utc_now(), settings.upstream), str(exc))
@@ -102,7 +109,7 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
         finally:
             if own_client:
                 http.close()
-    return CrawlResult(snapshot=snapshot, changes=changes, rejected=rejected, pages=pages)
+    return CrawlResult(snapshot=snapshot, change_counts=dict(counts), rejected=rejected, pages=pages)
 
 
 def prefetched(pages: Iterator[T], *, depth: int = 2) -> Iterator[T]:
@@ -200,7 +207,7 @@ def build(settings: Settings, *, client: httpx.Client | None = None, progress: P
         "snapshot": crawled.snapshot.id,
         "rows": crawled.snapshot.rows,
         "servers": crawled.snapshot.servers,
-        "changes": {k: v for k, v in count_by_kind(crawled.changes).items() if v},
+        "changes": {kind: crawled.change_counts[kind] for kind in KINDS if crawled.change_counts.get(kind)},
         "rejected": len(crawled.rejected),
         "files_written": rendered.written.written,
         "files_unchanged": rendered.written.unchanged,

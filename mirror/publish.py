@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,16 +81,22 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        """Raises ValueError when `data` is not a manifest this version can read."""
+        """Raises ValueError when `data` is not a manifest this version can read. Read a line
+        at a time (the format is a file a line), so the whole document is never one object."""
         try:
-            document = orjson.loads(data)
+            lines = data.split(b"\n")
+            head = orjson.loads(lines[0].removesuffix(b',"files":[') + b"}")
+            if not lines[0].endswith(b',"files":[') or lines[-2:] != [b"]}", b""]:
+                raise ValueError("not a file a line")
             records = {}
-            for item in document["files"]:
-                record = Record(str(item["path"]), int(item["size"]), str(item["sha256"]), str(item["type"]),
-                                str(item["cache"]), int(item["kind"]), item.get("source"))
+            for line in lines[1:-2]:
+                item = orjson.loads(line.removesuffix(b","))
+                record = Record(str(item["path"]), int(item["size"]), str(item["sha256"]),
+                                sys.intern(str(item["type"])), sys.intern(str(item["cache"])), int(item["kind"]),
+                                item.get("source"))
                 records[record.path] = record
-            return cls(str(document["context"]), records, hashlib.sha256(data).hexdigest())
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return cls(str(head["context"]), records, hashlib.sha256(data).hexdigest())
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ValueError(f"not an mcp-mirror manifest: {exc}") from exc
 
 
@@ -149,13 +156,14 @@ def publish(site: Site, target: Target, *, progress: Progress | None = None) -> 
 def _collector_paused() -> Iterator[None]:
     """A publish makes hundreds of thousands of small acyclic objects (records, paths);
     Python's cycle collector would rescan them all over and over, for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
+    thresholds = gc.get_threshold()
+    gc.freeze()  # what exists now is never rescanned
+    gc.set_threshold(50_000, 50, 1000)  # young cycles still go; full rescans become rare
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _publish(site: Site, target: Target, *, progress: Progress | None) -> PublishResult:
@@ -258,7 +266,7 @@ def _hashing(chunks: Iterable[bytes], hasher: Any) -> Iterator[bytes]:
 
 
 def _record(entry: Entry, data: bytes) -> Record:
-    return Record(entry.path, len(data), hashlib.sha256(data).hexdigest(), entry.media_type, str(entry.cache),
+    return Record(entry.path, len(data), hashlib.sha256(data).hexdigest(), entry.media_type, entry.cache.value,
                   int(entry.kind), entry.source)
 
 

@@ -38,7 +38,7 @@ def load_migrations() -> dict[int, str]:
 SCHEMA_VERSION = max(load_migrations())
 # DuckDB would cache up to 80% of RAM; a mirror shares its machine, so bound it (and let
 # large sorts spill to disk next to the database instead).
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("MCP_MIRROR_DUCKDB_MEMORY", "256MB"), "threads": 2,
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("MCP_MIRROR_DUCKDB_MEMORY", "160MB"), "threads": 2,
                  "preserve_insertion_order": False}
 
 
@@ -233,6 +233,9 @@ class SnapshotWriter:
         self.con = store.con
         self.committed = False
         self._pending: list[tuple[int, Row]] = []
+        self._sid = store.next_snapshot_id()  # one writer at a time: DuckDB locks the file
+        self._changes: list[Change] = []
+        self._change_seq = 0
         self.con.execute(
             # a table of the database, not a TEMP one: DuckDB can evict it to disk, and it exists
             # only inside this transaction, so a crash leaves nothing behind
@@ -280,9 +283,10 @@ class SnapshotWriter:
         self.con.execute("DELETE FROM incoming WHERE position IN (SELECT unnest($p))", {"p": positions})
         return [(r[0], Row(*r[1:8], doc=r[8].encode())) for r in found]
 
-    def changed_rows(self, snapshot_id: int | None) -> tuple[list[Row], list[Row]]:
-        """(old, new): every row of each server that differs from `snapshot_id`, with the
-        document only where both sides have the version with different content."""
+    def changed_servers(self, snapshot_id: int | None, *, batch: int = 2000) -> Iterator[tuple[list[Row], list[Row]]]:
+        """(old, new) rows of servers that differ from `snapshot_id`, a batch of servers at a
+        time (so a first crawl, where every server differs, is never in memory whole); the
+        document is read only where both sides have the version with different content."""
         self.flush()
         if snapshot_id is None:
             old_sql = "SELECT NULL::VARCHAR name, NULL::VARCHAR version, NULL::VARCHAR hash WHERE false"
@@ -291,32 +295,52 @@ class SnapshotWriter:
             old_sql = ("SELECT name, version, hash FROM versions "
                        f"WHERE valid_from <= {sid} AND coalesce(valid_to > {sid}, true)")
         self.con.execute(f"CREATE OR REPLACE TABLE previous AS {old_sql}")
-        self.con.execute(
-            """CREATE OR REPLACE TABLE touched AS
-               SELECT DISTINCT coalesce(p.name, i.name) AS name FROM previous p
+        names = [r[0] for r in self.con.execute(
+            """SELECT DISTINCT coalesce(p.name, i.name) AS name FROM previous p
                FULL OUTER JOIN incoming i ON p.name = i.name AND p.version = i.version
-               WHERE p.hash IS DISTINCT FROM i.hash""")
+               WHERE p.hash IS DISTINCT FROM i.hash ORDER BY name""").fetchall()]
         light = "name, version, hash, status, is_latest, published_at, updated_at"
-        old = [] if snapshot_id is None else self.con.execute(
-            """SELECT v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at,
-                       CASE WHEN i.hash IS NOT NULL AND i.hash <> v.hash THEN d.doc END
-                FROM versions v JOIN touched t USING (name) JOIN documents d ON d.hash = v.hash
-                LEFT JOIN incoming i ON i.name = v.name AND i.version = v.version
-                WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
-                ORDER BY v.name, v.version""", {"id": snapshot_id}).fetchall()
-        new = self.con.execute(
-            f"""SELECT {', '.join('i.' + c for c in light.split(', '))},
-                       CASE WHEN p.hash IS NOT NULL AND p.hash <> i.hash THEN i.doc END
-                FROM incoming i JOIN touched t USING (name)
-                LEFT JOIN previous p ON p.name = i.name AND p.version = i.version
-                ORDER BY i.name, i.version""").fetchall()
-        as_rows = lambda found: [Row(*r[:7], doc=(r[7] or "").encode()) for r in found]  # noqa: E731
-        return as_rows(old), as_rows(new)
+        for start in range(0, len(names), batch):
+            chunk = {"names": names[start : start + batch]}
+            old = [] if snapshot_id is None else self.con.execute(
+                """SELECT v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at,
+                           CASE WHEN i.hash IS NOT NULL AND i.hash <> v.hash THEN d.doc END
+                    FROM versions v JOIN documents d ON d.hash = v.hash
+                    LEFT JOIN incoming i ON i.name = v.name AND i.version = v.version
+                    WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
+                      AND v.name IN (SELECT unnest($names))
+                    ORDER BY v.name, v.version""", {"id": snapshot_id, **chunk}).fetchall()
+            new = self.con.execute(
+                f"""SELECT {', '.join('i.' + c for c in light.split(', '))},
+                           CASE WHEN p.hash IS NOT NULL AND p.hash <> i.hash THEN i.doc END
+                    FROM incoming i LEFT JOIN previous p ON p.name = i.name AND p.version = i.version
+                    WHERE i.name IN (SELECT unnest($names))
+                    ORDER BY i.name, i.version""", chunk).fetchall()
+            yield _rows(old), _rows(new)
 
-    def commit(self, run: CrawlRun, *, rejected: Sequence[Rejected], changes: Sequence[Change]) -> Snapshot:
+    def record_changes(self, changes: Sequence[Change]) -> None:
+        """Store changes of the snapshot being written, in the order they come."""
+        self._changes.extend(changes)
+        if len(self._changes) >= self.BATCH:
+            self._flush_changes()
+
+    def _flush_changes(self) -> None:
+        changes, self._changes = self._changes, []
+        first = self._change_seq
+        self._change_seq += len(changes)
+        _insert_columns(self.con, "changes", {
+            "snapshot_id": [self._sid] * len(changes), "seq": list(range(first, first + len(changes))),
+            "kind": [c.kind for c in changes], "name": [c.name for c in changes],
+            "version": [c.version for c in changes],
+            "detail": [orjson.dumps(c.detail, option=orjson.OPT_SORT_KEYS).decode() for c in changes],
+        })
+
+    def commit(self, run: CrawlRun, *, rejected: Sequence[Rejected], changes: Sequence[Change] = ()) -> Snapshot:
         self.flush()
+        self.record_changes(changes)
+        self._flush_changes()
         con = self.con
-        sid = self.store.next_snapshot_id()
+        sid = self._sid
         rows, servers = con.execute("SELECT count(*), count(DISTINCT name) FROM incoming").fetchone()
         con.execute(
             f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -341,12 +365,6 @@ class SnapshotWriter:
         con.execute("DROP TABLE incoming")
         con.execute("DROP TABLE IF EXISTS previous")
         con.execute("DROP TABLE IF EXISTS touched")
-        _insert_columns(con, "changes", {
-            "snapshot_id": [sid] * len(changes), "seq": list(range(len(changes))),
-            "kind": [c.kind for c in changes], "name": [c.name for c in changes],
-            "version": [c.version for c in changes],
-            "detail": [orjson.dumps(c.detail, option=orjson.OPT_SORT_KEYS).decode() for c in changes],
-        })
         _insert_columns(con, "rejected", {
             "snapshot_id": [sid] * len(rejected), "seq": [r.position for r in rejected],
             "name": [r.name for r in rejected], "version": [r.version for r in rejected],
@@ -355,6 +373,10 @@ class SnapshotWriter:
         con.execute("COMMIT")
         self.committed = True
         return self.store.get_snapshot(sid)
+
+
+def _rows(found: list[tuple]) -> list[Row]:
+    return [Row(*r[:7], doc=(r[7] or "").encode()) for r in found]
 
 
 def _statements(sql: str) -> list[str]:
