@@ -54,7 +54,7 @@ NAME_RE = re.compile(rf"({_NAMESPACE})/({_SHORT_NAME})")
 # Characters a URL path segment may carry unencoded (RFC 3986 pchar), so a version never
 # needs escaping in a file name, a host's rewrite rule or a generated config.
 VERSION_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
-CURSOR_RE = re.compile(r"[0-9]{1,3}-[0-9]{1,10}")  # "<page size>-<offset>": names one page file
+CURSOR_RE = re.compile(r"[0-9]{1,3}-[0-9]{1,10}")  # "<page size>-<mark>": names one page file
 
 
 # The mirror's own file and directory names, and Windows device names: a name segment or a
@@ -155,9 +155,13 @@ def latest_dir(name: str) -> str:
     return f"{API}/servers/{name}/versions/latest"
 
 
-def cursor(size: int, offset: int) -> str:
-    """The mirror's own cursor: opaque to clients, the page file's name to hosts."""
-    return f"{size}-{offset}"
+def cursor(size: int, mark: int) -> str:
+    """The mirror's own cursor, `<page size>-<mark>`: opaque to clients, the page file's name
+    to hosts. Mark 0 is a chain's first page; any other names the row a page starts at."""
+    return f"{size}-{mark}"
+
+
+CURSOR_MARKS = 10**10  # marks have at most 10 digits (CURSOR_RE)
 
 
 def page_file(chain: str, token: str) -> str:

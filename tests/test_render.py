@@ -326,3 +326,19 @@ def test_in_tree_host_files():
     assert orjson.loads(pages["v0.1/404.html"])["status"] == 404
     assert "/v0.1/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json  200" in (
         pages["_redirects"].decode())
+
+
+def test_a_new_row_moves_only_the_pages_around_it_and_old_cursors_stay_good():
+    rows = [row(f"io.github.n{i:04d}/s", "1.0.0", latest=True) for i in range(1500)]
+    before = plan_site(SNAPSHOT, rows, base_url="http://x")
+    after = plan_site(SNAPSHOT, [*rows, row("io.github.n0700x/s", "1.0.0", latest=True)], base_url="http://x")
+    pages = [p for p in after if f"/{paths.PAGES}/" in p]
+    changed = [p for p in pages if before.get(p) != after[p]]
+    assert len(changed) <= len(paths.CHAINS) * len(paths.PAGE_SIZES) * 3, changed  # not every later page
+    for size in paths.PAGE_SIZES:
+        prefix = paths.page_file("latest", f"{size}-").removesuffix(".json")
+        chain = [orjson.loads(before[p]) for p in before if p.startswith(prefix)]
+        assert sum(len(page["servers"]) for page in chain) / len(chain) >= size * 0.6  # pages stay well filled
+        cursors = [page["metadata"]["nextCursor"] for page in chain if "nextCursor" in page["metadata"]]
+        # a client part-way through the old chain carries on in the new one
+        assert sum(paths.page_file("latest", cursor) in after for cursor in cursors) >= len(cursors) - 2

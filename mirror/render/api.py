@@ -8,6 +8,7 @@ window per chain and page size). Only one server's versions are held at a time.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from mirror.hosts import JSON, PROBLEM_JSON, Profile
 from mirror.models import Row, Snapshot, is_visible, latest_row
 from mirror.plan import Entry, Kind, digest
 
-Listed = tuple[str, bytes]  # a row in a list: its hash (for the list's source) and its served bytes
+# A row in a list: its content hash (for the list's source), its served bytes, and a number
+# drawn from its (name, version) alone, which decides where pages of a chain may break.
+Listed = tuple[str, bytes, int]
 SUMMARY_CHARS = 300  # of a description on the landing page: a 10 MB one must not make a 10 MB page
 
 
@@ -119,7 +122,7 @@ class ApiProducer:
         single: list[Listed] = []
         for name, group in groupby(rows, key=lambda row: row.name):
             versions = list(group)
-            listed = {id(row): (row.hash, self._item(row)) for row in versions}
+            listed = {id(row): (row.hash, self._item(row), _key_mark(row)) for row in versions}
             if chains is not None:
                 yield from chains.feed(versions, listed)
             else:
@@ -139,8 +142,8 @@ class ApiProducer:
 
     def _list(self, path: str, items: list[Listed], *, next_cursor: str | None = None,
               kind: Kind = Kind.LIST) -> Entry:
-        source = digest(next_cursor or "", *(row_hash for row_hash, _ in items))
-        return Entry(path, kind, JSON, lambda: list_document((item for _, item in items), next_cursor=next_cursor),
+        source = digest(next_cursor or "", *(listed[0] for listed in items))
+        return Entry(path, kind, JSON, lambda: list_document((listed[1] for listed in items), next_cursor=next_cursor),
                      source=source)
 
     # -- pointers -----------------------------------------------------------------
@@ -185,39 +188,58 @@ class _Chains:
         for window in self.windows.values():
             yield self._page(window, *window.close())
 
-    def _page(self, window: _Window, offset: int, rows: list[Listed], more: bool) -> Entry:
-        token = paths.cursor(window.size, offset)
-        next_cursor = paths.cursor(window.size, offset + window.size) if more else None
+    def _page(self, window: _Window, mark: int, rows: list[Listed], following: int | None) -> Entry:
+        token = paths.cursor(window.size, mark)
+        next_cursor = paths.cursor(window.size, following) if following is not None else None
         entry = self.producer._list(paths.page_file(window.chain, token), rows, next_cursor=next_cursor)
-        if window.chain == "default" and window.size == paths.DEFAULT_PAGE_SIZE and offset == 0:
+        if window.chain == "default" and window.size == paths.DEFAULT_PAGE_SIZE and mark == 0:
             # For clients of hosts that route only by path, /v0.1/servers answers the first default page.
             self.producer._first_page = Entry(paths.view_file(paths.servers_dir()), Kind.POINTER, JSON,
                                               entry.body, source=entry.source)
         return entry
 
 
+def _key_mark(row: Row) -> int:
+    digest_ = hashlib.blake2b(f"{row.name}\x00{row.version}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest_, "big")
+
+
 class _Window:
+    """One page chain at one page size. Pages break where the rows themselves say (content-
+    defined, like rsync's chunks): after at least half a page, at a row whose key mark is a
+    multiple of `size // 2`, and always at `size`. So a row added, removed or hidden moves
+    the pages around it only, not every page after it, and a cursor names the row its page
+    starts at: one a client holds stays good across renders while that row is there."""
+
     def __init__(self, chain: str, size: int, *, latest_only: bool, with_deleted: bool) -> None:
         self.chain, self.size = chain, size
         self.latest_only, self.with_deleted = latest_only, with_deleted
-        self.offset = 0
+        self.modulus = max(size // 2, 2)
+        self.mark = 0  # the first page of a chain is always `<size>-0`
+        self.marks = {0}
         self.rows: list[Listed] = []
 
     def wants(self, visible: bool, latest: bool) -> bool:
         return (self.with_deleted or visible) and (not self.latest_only or latest)
 
-    def push(self, row: Listed) -> tuple[int, list[Listed], bool] | None:
-        """Add a row; a full page is returned once a further row proves it is not the last."""
-        page = None
-        if len(self.rows) == self.size:
-            page = (self.offset, self.rows, True)
-            self.offset += self.size
-            self.rows = []
+    def push(self, row: Listed) -> tuple[int, list[Listed], int] | None:
+        """Add a row; the page before it is returned when the row starts a new one."""
+        count, key = len(self.rows), row[2]
+        natural = count >= self.size // 2 and key % self.modulus == 0
+        mark = key % paths.CURSOR_MARKS or 1
+        if count and (count == self.size or (natural and mark not in self.marks)):
+            while mark in self.marks:  # a forced break on a mark already taken: the next free one
+                mark = mark % (paths.CURSOR_MARKS - 1) + 1
+            page = (self.mark, self.rows, mark)
+            self.mark, self.rows = mark, []
+            self.marks.add(mark)
+            self.rows.append(row)
+            return page
         self.rows.append(row)
-        return page
+        return None
 
-    def close(self) -> tuple[int, list[Listed], bool]:
-        return self.offset, self.rows, False
+    def close(self) -> tuple[int, list[Listed], int | None]:
+        return self.mark, self.rows, None
 
 
 def probe_documents(content: Snapshot, *, profile: Profile) -> Iterator[Entry]:
