@@ -171,8 +171,7 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
     trusted = previous is not None and previous.context == site.context
     old = previous.records if previous is not None else {}
     manifest = Manifest(site.context)
-    stage: _LazyStage | None = _LazyStage(target) if previous is None else None
-    kept: list[Record] = []  # unchanged so far, linked only once something has changed
+    run = _Run(target, eager=previous is None)
     written = 0
     try:
         for done, entry in enumerate(site.entries(), 1):
@@ -181,46 +180,29 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
             before = old.get(entry.path)
             if trusted and before is not None and entry.source is not None and before.source == entry.source \
                     and before.media_type == entry.media_type:
-                manifest.records[entry.path] = before
+                record = before  # same inputs, same bytes: the body is not even made
             else:
                 data = entry.data()
                 record = _record(entry, data)
-                manifest.records[entry.path] = record
                 if before is None or (before.sha256, before.size) != (record.sha256, record.size):
-                    if stage is None:
-                        stage = _LazyStage(target)
-                        for unchanged in kept:
-                            stage.keep_or_write(unchanged, None)
-                        kept.clear()
-                    stage.stage.write(entry.path, data)
+                    manifest.records[entry.path] = record
+                    run.write(entry.path, data)
                     written += 1
                     if progress and written % 2000 == 0:
                         progress(f"published {done} files, {written} written")
                     continue
-                record = before if before.cache == record.cache and before.kind == record.kind else record
-                manifest.records[entry.path] = record
-            unchanged = manifest.records[entry.path]
-            if stage is None and target.has(unchanged):
-                kept.append(unchanged)
-                continue
-            if stage is None:
-                stage = _LazyStage(target)
-                for earlier in kept:
-                    stage.keep_or_write(earlier, None)
-                kept.clear()
-            if not stage.keep_or_write(unchanged, entry):
+                if (before.cache, before.kind) == (record.cache, record.kind):
+                    record = before
+            manifest.records[entry.path] = record
+            if not run.reuse(record, entry):
                 written += 1
         removed = len(old.keys() - manifest.records.keys())
-        unchanged = stage is None and removed == 0 and previous is not None and previous.records == manifest.records
+        unchanged = run.stage is None and removed == 0 and previous is not None and previous.records == manifest.records
         if unchanged:
             manifest_sha256 = previous.sha256
         else:
-            if stage is None:
-                stage = _LazyStage(target)
-                for earlier in kept:
-                    stage.keep_or_write(earlier, None)
             hasher = hashlib.sha256()
-            stage.stage.write(site.manifest_path(), _hashing(site.document_chunks(manifest.chunks()), hasher))
+            run.write(site.manifest_path(), _hashing(site.document_chunks(manifest.chunks()), hasher))
             manifest_sha256 = hasher.hexdigest()
         sealed = Sealed(site.manifest_path(), manifest_sha256,
                         files=len(manifest.records) + 2, bytes=sum(r.size for r in manifest.records.values()))
@@ -229,11 +211,11 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
             written = int(target.replace_state(state.path, state.data()))
             return PublishResult(written=written, unchanged=len(manifest.records) + 2 - written, removed=0,
                                  generation="current", warnings=tuple(target.warnings))
-        stage.stage.write(state.path, state.data())
-        generation = stage.stage.commit()
+        run.write(state.path, state.data())
+        generation = run.stage.commit()
     except BaseException as exc:
-        if stage is not None:
-            stage.stage.abort()
+        if run.stage is not None:
+            run.stage.abort()
         if isinstance(exc, OSError):
             raise RenderError(f"cannot publish the site to {target}: {exc.strerror or exc}",
                               hint="check free space and permissions; the previous tree is still served whole") from exc
@@ -242,20 +224,38 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
                          generation=generation, warnings=tuple(target.warnings))
 
 
-class _LazyStage:
-    """A stage opened only once something differs, so an unchanged tree costs no copy."""
+class _Run:
+    """One publish's stage, opened only once something differs, so an unchanged tree costs
+    no copy: until then unchanged files are only noted, and linked when the stage opens."""
 
-    def __init__(self, target: Target) -> None:
-        self.stage = target.stage()
+    def __init__(self, target: Target, *, eager: bool) -> None:
+        self.target = target
+        self.stage: Stage | None = target.stage() if eager else None
+        self._kept: list[Record] = []
 
-    def keep_or_write(self, record: Record, entry: Entry | None) -> bool:
-        """True when the current copy was reused; else the bytes were written afresh."""
-        if self.stage.keep(record):
+    def _open(self) -> Stage:
+        if self.stage is None:
+            self.stage = self.target.stage()
+            for record in self._kept:
+                if not self.stage.keep(record):
+                    raise RenderError(f"the published copy of {record.path} changed during the render",
+                                      hint="run `mcp-mirror verify` to see what changed, then render again")
+            self._kept.clear()
+        return self.stage
+
+    def write(self, path: str, data: bytes | Iterable[bytes]) -> None:
+        self._open().write(path, data)
+
+    def reuse(self, record: Record, entry: Entry) -> bool:
+        """Reuse the served copy of an unchanged file; False when it had to be written afresh
+        (missing, or a planted link: never followed, never reused)."""
+        if self.stage is None and self.target.has(record):
+            self._kept.append(record)
             return True
-        if entry is None:
-            raise RenderError(f"the published copy of {record.path} is missing or not a regular file",
-                              hint="run `mcp-mirror verify` to see what changed, then render again")
-        self.stage.write(record.path, entry.data())
+        stage = self._open()
+        if stage.keep(record):
+            return True
+        stage.write(record.path, entry.data())
         return False
 
 
