@@ -115,7 +115,9 @@ def floor_write(tree: Path, target: Path) -> float:
             made.add(parent)
         with open(target / rel, "wb") as handle:
             handle.write(data)
-    return time.perf_counter() - began
+    seconds = time.perf_counter() - began
+    shutil.rmtree(target)
+    return seconds
 
 
 def tree_size(tree: Path) -> tuple[int, int]:
@@ -165,31 +167,23 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
             common = ("--db", str(disk / "a.duckdb"), "--base-url", "https://mirror.example")
             on_disk = stage("render", *common, "--out", str(disk / "site"))
             on_shm = stage("render", *common, "--out", str(shm / "site"))
-            floor_disk = floor_write((disk / "site").resolve(), disk / "floor")
-            floor_shm = floor_write((shm / "site").resolve(), shm / "floor")
+            floor_disk = min(floor_write((disk / "site").resolve(), disk / f"floor{n}") for n in range(3))
+            floor_shm = min(floor_write((shm / "site").resolve(), shm / f"floor{n}") for n in range(3))
             line("render, disk", f"{on_disk['seconds']:.2f} s",
                  f"{on_disk['rss_mb']:.0f} MB peak RSS; render/floor = {on_disk['seconds'] / floor_disk:.2f} "
-                 f"(floor {floor_disk:.2f} s; target <= 1.5)")
+                 f"(floor {floor_disk:.2f} s, best of 3; target <= 1.5)")
             line("render, tmpfs", f"{on_shm['seconds']:.2f} s",
                  f"render/floor = {on_shm['seconds'] / floor_shm:.2f} (floor {floor_shm:.2f} s; target <= 1.5)")
             shutil.rmtree(shm)
             shm.mkdir()
-            build_args = ("build", "--upstream", url, "--db", str(disk / "b.duckdb"), "--out", str(disk / "b"),
-                          "--base-url", "https://mirror.example")
-            full = stage(*build_args)
+            db, out = str(disk / "b.duckdb"), str(disk / "b")
+            full = stage("build", "--upstream", url, "--db", db, "--out", out, "--base-url", "https://mirror.example")
             line("build (full)", f"{full['seconds']:.2f} s",
                  f"{full['rss_mb']:.0f} MB peak RSS (target <= 400 MB); {full['files']:,} files")
-            again = stage(*build_args)
-            line("rebuild, no upstream change", f"{again['seconds']:.2f} s",
-                 f"{again['written']} files written (target <= 1); {again['seconds'] / full['seconds']:.0%} of a "
-                 "full build (target <= 10%)")
+            rebuild("rebuild, no upstream change", url, db, out, full, on_disk, changed=0)
         changed = len(change_one_percent(entries, round_=0))
         with upstream(entries, workdir) as url:
-            build_args = ("build", "--upstream", url, *build_args[3:])
-            one = stage(*build_args)
-        line("rebuild after a 1% change", f"{one['seconds']:.2f} s",
-             f"{changed} rows changed, {one['written']} files written = {one['written'] / changed:.1f} per row; "
-             f"{one['seconds'] / full['seconds']:.0%} of a full build (target <= 15%)")
+            rebuild("rebuild after a 1% change", url, db, out, full, on_disk, changed=changed)
         files, size_bytes = tree_size((disk / "b").resolve())
         line("tree", f"{files:,} files, {size_bytes / 1e6:.0f} MB",
              f"{size_bytes / row_bytes:.1f}x the rows' bytes, {files / size:.2f} files per version")
@@ -197,6 +191,18 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
             database_growth(entries, disk, syncs=syncs)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+def rebuild(label: str, url: str, db: str, out: str, full: dict, full_render: dict, *, changed: int) -> None:
+    """A crawl and a render after a full build: the whole rebuild against the full build, and
+    the render alone against a full render (crawls stay full until incremental sync lands)."""
+    crawl = stage("crawl", "--upstream", url, "--db", db)
+    render = stage("render", "--db", db, "--out", out, "--base-url", "https://mirror.example")
+    total = crawl["seconds"] + render["seconds"]
+    per_row = f" = {render['written'] / changed:.1f} per changed row" if changed else " (target <= 1)"
+    line(label, f"{total:.2f} s", f"{total / full['seconds']:.0%} of a full build; render alone "
+         f"{render['seconds']:.2f} s = {render['seconds'] / full_render['seconds']:.0%} of a full render; "
+         f"{render['written']} files written{per_row}; {max(crawl['rss_mb'], render['rss_mb']):.0f} MB peak RSS")
 
 
 def database_growth(entries: list[dict], disk: Path, *, syncs: int) -> None:
