@@ -301,7 +301,9 @@ def verify(directory: Path, url: str | None) -> None:
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         click.echo(f"... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more")
     if not report.ok:
-        raise VerifyError(f"{what}: {len(report.problems)} problems in {report.checked} checks")
+        count = len(report.problems)
+        raise VerifyError(f"{what}: {count} problem{'' if count == 1 else 's'} in {report.checked} checks",
+                          hint="the list is above; render again to repair a tree")
     click.echo(f"{what}: ok ({report.checked} checks)")
 
 

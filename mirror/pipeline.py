@@ -95,10 +95,10 @@ def crawl(settings: Settings, *, client: httpx.Client | None = None,
                 rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
                                                        for position, row in writer.drop(losers)],
                                   key=lambda rej: rej.position)
-                kept = {(r.name, r.version) for r in rejected}
-                counts = Counter()
+                still_upstream = {(r.name, r.version) for r in rejected}  # rejected is not removed
+                counts: Counter[str] = Counter()
                 for old_rows, new_rows in writer.changed_servers(previous.id if previous else None):
-                    changes = diff_rows(old_rows, new_rows, full=True, still_upstream=kept)
+                    changes = diff_rows(old_rows, new_rows, full=True, still_upstream=still_upstream)
                     counts.update(change.kind for change in changes)
                     writer.record_changes(changes)
                 snapshot = writer.commit(CrawlRun(started, utc_now(), settings.upstream), rejected=rejected)
