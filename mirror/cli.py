@@ -196,7 +196,7 @@ def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | 
                                  snapshot_id=snapshot_id, progress=progress)
     finally:
         end_progress(progress)
-    warn(result.written.warnings)
+    warn(result.warnings)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
                f"{w.removed} removed")
@@ -204,7 +204,7 @@ def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | 
 
 def warn(lines: Iterable[str]) -> None:
     for line in lines:
-        click.echo(f"mcp-mirror: warning: {line}", err=True)
+        click.echo(printable(f"mcp-mirror: warning: {line}"), err=True)
 
 
 @cli.command()
@@ -227,7 +227,7 @@ def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadl
                                               deadline=deadline), progress=progress)
     finally:
         end_progress(progress)
-    warn(result.render.written.warnings)
+    warn(result.render.warnings)
     s = result.summary
     if as_json:
         click.echo(orjson.dumps(s).decode())

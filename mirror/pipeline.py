@@ -25,6 +25,7 @@ from mirror.errors import MirrorError, RenderError
 from mirror.models import Change, CrawlRun, Rejected, Snapshot
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Site
+from mirror.render.api import Skipped
 from mirror.settings import Settings
 from mirror.store import open_store
 from mirror.verify import Report, verify_tree, verify_url
@@ -57,6 +58,12 @@ class DiffResult:
 class RenderResult:
     snapshot: Snapshot
     written: PublishResult
+    skipped: list[Skipped] = field(default_factory=list)  # rows render could not serve
+
+    @property
+    def warnings(self) -> list[str]:
+        return [*self.written.warnings,
+                *(f"left {s.name} {s.version} out of the site: {s.reason}" for s in self.skipped)]
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,7 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
                     content=store.content_snapshot(snapshot.id))
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)
-    return RenderResult(snapshot=snapshot, written=published)
+    return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)
 
 
 def verify(out: Path, *, against: str | None = None) -> Report:

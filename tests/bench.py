@@ -72,8 +72,17 @@ def _run_stage(report: str, argv: list[str]) -> None:
     began = time.perf_counter()
     cli.main(argv, prog_name="mcp-mirror", standalone_mode=False)
     seconds = time.perf_counter() - began
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     Path(report).write_text(json.dumps({"seconds": seconds, "rss_mb": rss, **captured}))
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water mark. Not getrusage: on Linux its ru_maxrss survives
+    exec, so a child forked from the (large) bench process would report the parent's size."""
+    for line_ in Path("/proc/self/status").read_text().splitlines():
+        if line_.startswith("VmHWM:"):
+            return int(line_.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run_bare_crawl(report: str, url: str) -> None:
@@ -165,13 +174,13 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
             line("  bare httpx loop over the same pages", f"{bare['seconds']:.2f} s",
                  f"{bare['pages']} pages; crawl/floor = {crawl['seconds'] / bare['seconds']:.2f} (target <= 1.2)")
             common = ("--db", str(disk / "a.duckdb"), "--base-url", "https://mirror.example")
-            on_disk = stage("render", *common, "--out", str(disk / "site"))
-            on_shm = stage("render", *common, "--out", str(shm / "site"))
-            floor_disk = min(floor_write((disk / "site").resolve(), disk / f"floor{n}") for n in range(3))
-            floor_shm = min(floor_write((shm / "site").resolve(), shm / f"floor{n}") for n in range(3))
+            on_disk = best_of(3, lambda n: stage("render", *common, "--out", str(disk / f"site{n}")))
+            on_shm = best_of(3, lambda n: stage("render", *common, "--out", str(shm / f"site{n}")))
+            floor_disk = min(floor_write((disk / "site0").resolve(), disk / f"floor{n}") for n in range(3))
+            floor_shm = min(floor_write((shm / "site0").resolve(), shm / f"floor{n}") for n in range(3))
             line("render, disk", f"{on_disk['seconds']:.2f} s",
                  f"{on_disk['rss_mb']:.0f} MB peak RSS; render/floor = {on_disk['seconds'] / floor_disk:.2f} "
-                 f"(floor {floor_disk:.2f} s, best of 3; target <= 1.5)")
+                 f"(floor {floor_disk:.2f} s; both best of 3; target <= 1.5)")
             line("render, tmpfs", f"{on_shm['seconds']:.2f} s",
                  f"render/floor = {on_shm['seconds'] / floor_shm:.2f} (floor {floor_shm:.2f} s; target <= 1.5)")
             shutil.rmtree(shm)
@@ -191,6 +200,11 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
             database_growth(entries, disk, syncs=syncs)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+def best_of(runs: int, measure_one) -> dict:
+    """The fastest of `runs` fresh renders (disk and tmpfs noise on these machines is large)."""
+    return min((measure_one(n) for n in range(runs)), key=lambda result: result["seconds"])
 
 
 def rebuild(label: str, url: str, db: str, out: str, full: dict, full_render: dict, *, changed: int) -> None:

@@ -342,3 +342,16 @@ def test_a_new_row_moves_only_the_pages_around_it_and_old_cursors_stay_good():
         cursors = [page["metadata"]["nextCursor"] for page in chain if "nextCursor" in page["metadata"]]
         # a client part-way through the old chain carries on in the new one
         assert sum(paths.page_file("latest", cursor) in after for cursor in cursors) >= len(cursors) - 2
+
+
+def test_a_row_render_cannot_serve_is_left_out_and_reported_never_fatal():
+    good = golden_rows()
+    broken = row("io.github.z/broken", "1.0.0", latest=True)
+    broken = broken.__class__(**{**broken.__dict__, "doc": b'{"server": not json'})
+    rendered = site(SNAPSHOT, [*good, broken], base_url="http://x")
+    files = {entry.path: entry.data() for entry in rendered.entries()}
+    assert [(s.name, s.version) for s in rendered.skipped] == [("io.github.z/broken", "1.0.0")]
+    assert not any("io.github.z/broken" in path for path in files)
+    assert all(b"io.github.z/broken" not in body for body in files.values())
+    assert files == {e.path: e.data() for e in site(SNAPSHOT, good, base_url="http://x").entries()}
+    assert rendered.state_summary()["counts"]["skipped"] == 1

@@ -19,7 +19,7 @@ from mirror.hosts import JSON, Profile
 from mirror.models import Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
 from mirror.render import api, pages
-from mirror.render.api import ApiProducer
+from mirror.render.api import ApiProducer, Skipped
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
 # trusts an entry's `source` from an older renderer.
@@ -79,6 +79,11 @@ class Site:
         yield from self._api.pointers()
         yield pages.landing_page(self.state_summary(), self._api.summaries, base_url=self.base_url)
 
+    @property
+    def skipped(self) -> list[Skipped]:
+        """Rows of the snapshot that could not be rendered (each left out, never fatal)."""
+        return self._api.skipped
+
     def manifest_path(self) -> str:
         return paths.manifest_file(self.profile.index_name)
 
@@ -96,7 +101,8 @@ class Site:
             "content": _snapshot_record(self.content),
             "baseUrl": self.base_url,
             "counts": {"rows": counts.rows, "servers": counts.servers,
-                       **{status: counts.statuses.get(status, 0) for status in ("active", "deprecated", "deleted")}},
+                       **{status: counts.statuses.get(status, 0) for status in ("active", "deprecated", "deleted")},
+                       **({"skipped": len(self.skipped)} if self.skipped else {})},
             "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
                     "chains": list(paths.CHAINS)} if self.profile.query_routing else {"pageSizes": [], "chains": []},
             "host": {"profile": self.profile.name, **self.profile.capabilities()},

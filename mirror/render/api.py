@@ -37,6 +37,15 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A stored row render could not serve, and why."""
+
+    name: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ServerSummary:
     """What pages show of a server: its latest visible version."""
 
@@ -76,9 +85,22 @@ class ApiProducer:
         self.summaries: list[ServerSummary] = []
         self._latest: list[tuple[str, Row | None, Row | None]] = []  # name, default view, deleted view
         self._first_page: Entry | None = None
+        self.skipped: list[Skipped] = []
+        self._skip: set[tuple[str, str]] = set()
 
     def _item(self, row: Row) -> bytes:
         return self.profile.document(served_item(row))
+
+    def _renderable(self, row: Row) -> bool:
+        """Whether the row can be served; one that cannot is left out everywhere and
+        reported, so it never stops a build (admission already refuses what it knows)."""
+        try:
+            self._item(row)
+        except Exception as exc:  # noqa: BLE001 (any failure on one row skips that row only)
+            self.skipped.append(Skipped(row.name, row.version, f"{type(exc).__name__}: {exc}"[:300]))
+            self._skip.add(row.key)
+            return False
+        return True
 
     def _doc(self, path: str, row: Row, kind: Kind = Kind.DOCUMENT) -> Entry:
         return Entry(path, kind, JSON, lambda: self._item(row), source=row.hash)
@@ -91,7 +113,9 @@ class ApiProducer:
         deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
         counts = self.counts
         for name, group in groupby(rows, key=lambda row: row.name):
-            versions = list(group)
+            versions = [row for row in group if self._renderable(row)]
+            if not versions:
+                continue
             counts.servers += 1
             for row in versions:
                 counts.rows += 1
@@ -121,7 +145,9 @@ class ApiProducer:
         chains = _Chains(self) if profile.query_routing else None
         single: list[Listed] = []
         for name, group in groupby(rows, key=lambda row: row.name):
-            versions = list(group)
+            versions = [row for row in group if row.key not in self._skip]
+            if not versions:
+                continue
             listed = {id(row): (row.hash, self._item(row), _key_mark(row)) for row in versions}
             if chains is not None:
                 yield from chains.feed(versions, listed)
