@@ -1,6 +1,6 @@
 """Render a snapshot as a stream of entries: the tree, never held in memory whole.
 
-`render_site` composes the producers in write order: the v0.1 API documents
+`Site.entries` composes the producers in write order: the v0.1 API documents
 (`render.api`), the host's own files (`hosts`), the pages people read (`render.pages`),
 then the state document, which the publisher seals with the manifest's digest. Same
 snapshot, same entries, same bytes.
@@ -70,6 +70,7 @@ class Site:
         yield from self.profile.closing_entries(ledger)
 
     def _entries(self) -> Iterator[Entry]:
+        self._api = ApiProducer(self.profile)  # counts and pointers are made afresh by each pass
         yield from self._api.documents(self.rows())
         yield from api.probe_documents(self.content, profile=self.profile)
         yield from self.profile.tree_entries(base_url=self.base_url)
