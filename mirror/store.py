@@ -36,10 +36,16 @@ def load_migrations() -> dict[int, str]:
 
 
 SCHEMA_VERSION = max(load_migrations())
-# DuckDB would cache up to 80% of RAM; a mirror shares its machine, so bound it (and let
-# large sorts spill to disk next to the database instead).
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("MCP_MIRROR_DUCKDB_MEMORY", "160MB"), "threads": 2,
-                 "preserve_insertion_order": False}
+# DuckDB would cache up to 80% of RAM; a mirror shares its machine, so bound it and let large
+# sorts spill to disk. Its indexes must stay in memory, though, and grow with the registry, so
+# the bound grows with the database file.
+MIN_DUCKDB_MEMORY = 192 * 2**20
+
+
+def duckdb_config(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size if path.exists() else 0
+    limit = os.environ.get("MCP_MIRROR_DUCKDB_MEMORY") or f"{max(MIN_DUCKDB_MEMORY, 3 * size) // 2**20}MB"
+    return {"memory_limit": limit, "threads": 2, "preserve_insertion_order": False}
 
 
 class Store:
@@ -403,7 +409,7 @@ def open_store(path: Path | str, *, create: bool = True) -> Iterator[Store]:
     if create and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), config=DUCKDB_CONFIG)
+        con = duckdb.connect(str(path), config=duckdb_config(path))
     except duckdb.Error as exc:
         raise StoreError(f"cannot open {path}: {_first_line(exc)}", hint="is another mcp-mirror using it?") from exc
     store = Store(path, con)
@@ -411,7 +417,9 @@ def open_store(path: Path | str, *, create: bool = True) -> Iterator[Store]:
         store.migrate()
         yield store
     except duckdb.Error as exc:
-        raise StoreError(f"database error in {path}: {_first_line(exc)}") from exc
+        out_of_memory = isinstance(exc, duckdb.OutOfMemoryException)
+        hint = "give DuckDB more memory, e.g. MCP_MIRROR_DUCKDB_MEMORY=1GB" if out_of_memory else None
+        raise StoreError(f"database error in {path}: {_first_line(exc)}", hint=hint) from exc
     finally:
         store.close()
 
