@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from mirror.fake_upstream import FakeUpstream  # noqa: E402
-from mirror.serve import MirrorServer  # noqa: E402
+from mirror.serve import DEFAULT_LIMITS, MirrorServer, ServeLimits  # noqa: E402
 from mirror.settings import Settings  # noqa: E402
 
 
@@ -39,9 +39,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(root: Path) -> Iterator[MirrorServer]:
+def serving(root: Path, limits: ServeLimits = DEFAULT_LIMITS, *, quiet: bool = True) -> Iterator[MirrorServer]:
     """`mcp-mirror serve` on a free port, in a thread."""
-    server = MirrorServer(root, "127.0.0.1", 0, quiet=True)
+    server = MirrorServer(root, "127.0.0.1", 0, quiet=quiet, limits=limits)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

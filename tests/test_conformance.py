@@ -129,10 +129,18 @@ def nginx_conf(tmp: Path, port: int, directives: str) -> str:
 @contextmanager
 def run_nginx(site: Path, base_url: str, tmp: Path) -> Iterator[str]:
     """Real nginx with the generated config for `site`, on a free port."""
+    with nginx_serving(hosts.host_config("nginx", out=site, base_url=base_url), tmp) as origin:
+        yield origin
+
+
+@contextmanager
+def nginx_serving(directives: str, tmp: Path) -> Iterator[str]:
+    """Real nginx running `directives` inside a server block, on a free port; a config
+    `nginx -t` rejects fails the test with nginx's own words."""
     binary = server_binary("nginx")
     port = free_port()
     conf = tmp / "nginx.conf"
-    conf.write_text(nginx_conf(tmp, port, hosts.host_config("nginx", out=site, base_url=base_url)))
+    conf.write_text(nginx_conf(tmp, port, directives))
     command = [binary, "-p", f"{tmp}/", "-e", str(tmp / "error.log"), "-c", str(conf)]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
     if checked.returncode:

@@ -3,20 +3,17 @@ drive a terminal; and the generated nginx config refuses symlinks inside the tre
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-from conftest import free_port
-from test_conformance import answer, nginx_conf, server_binary, wait_for_port
+from conftest import serving
+from test_conformance import answer, nginx_serving
 
 from mirror import hosts, pipeline
 from mirror.fake_upstream import FakeUpstream
@@ -33,18 +30,6 @@ def site(tmp_path_factory) -> Path:
                             base_url="http://mirror.test")
         pipeline.build(settings)
     return settings.out
-
-
-@contextmanager
-def running(site: Path, limits: ServeLimits, *, quiet: bool = True) -> Iterator[MirrorServer]:
-    server = MirrorServer(site, "127.0.0.1", 0, quiet=quiet, limits=limits)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def connect(server: MirrorServer) -> socket.socket:
@@ -72,7 +57,7 @@ def is_closed(sock: socket.socket, wait: float) -> bool:
 
 def test_normal_requests_are_answered_while_idle_and_slow_clients_hold_connections(site):
     limits = ServeLimits(header_timeout=2.0, workers=2)
-    with running(site, limits) as server, ExitStack() as stack:
+    with serving(site, limits) as server, ExitStack() as stack:
         opened = time.monotonic()
         idle = [stack.enter_context(connect(server)) for _ in range(100)]
         slow = [stack.enter_context(connect(server)) for _ in range(60)]
@@ -106,7 +91,7 @@ def test_normal_requests_are_answered_while_idle_and_slow_clients_hold_connectio
 
 
 def test_at_max_connections_the_longest_idle_connection_makes_room(site):
-    with running(site, ServeLimits(max_connections=8, header_timeout=5.0)) as server, ExitStack() as stack:
+    with serving(site, ServeLimits(max_connections=8, header_timeout=5.0)) as server, ExitStack() as stack:
         idle = []
         for _ in range(8):
             idle.append(stack.enter_context(connect(server)))
@@ -119,7 +104,7 @@ def test_at_max_connections_the_longest_idle_connection_makes_room(site):
 
 
 def test_kept_alive_connections_serve_again_then_close_when_idle(site):
-    with running(site, ServeLimits(keepalive_timeout=0.5)) as server, connect(server) as sock:
+    with serving(site, ServeLimits(keepalive_timeout=0.5)) as server, connect(server) as sock:
         request = b"GET /v0.1/health HTTP/1.1\r\nHost: x\r\n\r\n"
         sock.sendall(request + b"\r\n" + request)  # pipelined (an empty line between is skipped): both answered
         data = b""
@@ -131,7 +116,7 @@ def test_kept_alive_connections_serve_again_then_close_when_idle(site):
 
 
 def test_an_oversized_request_head_is_refused_with_431(site):
-    with running(site, ServeLimits(max_header_bytes=1024)) as server, connect(server) as sock:
+    with serving(site, ServeLimits(max_header_bytes=1024)) as server, connect(server) as sock:
         sock.sendall(b"GET /v0.1/servers HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n")
         head, _, body = read_until_closed(sock).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 431 ") and b"application/problem+json" in head
@@ -139,7 +124,7 @@ def test_an_oversized_request_head_is_refused_with_431(site):
 
 
 def test_request_bodies_are_never_taken_for_the_next_request(site):
-    with running(site, ServeLimits()) as server, connect(server) as sock:
+    with serving(site, ServeLimits()) as server, connect(server) as sock:
         sock.sendall(b"GET /v0.1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 38\r\n\r\n"
                      b"GET /v0.1/servers HTTP/1.1\r\nHost: x\r\n\r\n")
         data = read_until_closed(sock)  # answered once, then closed
@@ -147,7 +132,7 @@ def test_request_bodies_are_never_taken_for_the_next_request(site):
 
 
 def test_control_characters_are_escaped_in_the_log(site, capfd):
-    with running(site, ServeLimits(header_timeout=0.5), quiet=False) as server:
+    with serving(site, ServeLimits(header_timeout=0.5), quiet=False) as server:
         with connect(server) as sock:
             sock.sendall(b"GET /v0.1/\x1b[31mred\x07\xe2\x80\xae HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_until_closed(sock).startswith(b"HTTP/1.1 400 ")
@@ -166,25 +151,6 @@ def test_limits_must_be_positive():
 
 
 # -- symlinks in the tree, with real nginx -----------------------------------------------
-
-
-@contextmanager
-def nginx(directives: str, tmp: Path) -> Iterator[str]:
-    port = free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(nginx_conf(tmp, port, directives))
-    process = subprocess.Popen([server_binary("nginx"), "-p", f"{tmp}/", "-e", str(tmp / "error.log"), "-c", str(conf)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, process, tmp / "error.log")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.nginx
@@ -211,7 +177,7 @@ def test_nginx_refuses_symlinks_in_the_tree_but_serves_through_a_symlinked_root(
     assert f'root "{current}"' in directives
     logs = tmp_path / "nginx"
     logs.mkdir()
-    with nginx(directives, logs) as origin, running(current, ServeLimits()) as serve, \
+    with nginx_serving(directives, logs) as origin, serving(current, ServeLimits()) as serve, \
             httpx.Client(base_url=origin, timeout=5) as client, httpx.Client(base_url=serve.url, timeout=5) as own:
         assert client.get("/v0.1/servers").status_code == 200  # through the symlinked root
         for path in ("/v0.1/servers/io.github.leak%2Ffile/versions/latest",
