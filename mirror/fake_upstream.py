@@ -314,10 +314,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], registry: FakeRegistry) -> None:
-        super().__init__(address, _Handler)
-        self.registry = registry
+class TrackingServer(ThreadingHTTPServer):
+    """A threading server that can hang up its open connections, so a test upstream stops
+    at once: otherwise server_close() waits for the threads of idle keep-alive clients."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
@@ -332,12 +334,17 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
-        """Hang up idle keep-alive clients; otherwise server_close() waits for their threads."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Server(TrackingServer):
+    def __init__(self, address: tuple[str, int], registry: FakeRegistry) -> None:
+        super().__init__(address, _Handler)
+        self.registry = registry
 
 
 class FakeUpstream:

@@ -13,7 +13,6 @@ than any page without the test ever holding that much.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 import sys
@@ -22,12 +21,12 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
 
-from mirror.fake_upstream import FakeRegistry
+from mirror.fake_upstream import FakeRegistry, TrackingServer
 
 _BLOCK = b" " * 65536  # JSON whitespace: padding that is valid wherever it is cut
 
@@ -210,36 +209,17 @@ def minting(rows_for: Callable[[int], list[Any]]) -> Fault:
     return fault
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(TrackingServer):
     daemon_threads = True
     block_on_close = False
 
     def __init__(self, chaos: ChaosUpstream) -> None:
         super().__init__(("127.0.0.1", 0), Exchange)
         self.chaos = chaos
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
 
     def handle_error(self, request, client_address) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # a crawler hanging up is expected here
             super().handle_error(request, client_address)
-
-    def process_request(self, request, client_address) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            connections = list(self.connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 class ChaosUpstream:
