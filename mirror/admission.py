@@ -32,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from mirror import paths
-from mirror.models import Rejected, Row, row_from_item
+from mirror.models import Rejected, Row, json_depth, row_from_item
 
 MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more than 254
 # Every admitted document is copied into about 16 files (version, latest and list views,
@@ -117,44 +117,19 @@ def admit_one(item: Any) -> Row:
     """The row for one item judged on its own; raises with the reason when it is refused."""
     if not isinstance(item, dict):
         raise ValueError("entry is not a JSON object")
-    if _may_be_deeper(item) and json_depth(item, MAX_DEPTH) > MAX_DEPTH:
+    try:
+        doc = orjson.dumps(item)
+    except TypeError:  # orjson writes at most 254 levels, and no sets or huge integers
+        doc = None
+    # too few containers cannot nest past MAX_DEPTH: the walk is nearly always skipped
+    if (doc is None or doc.count(b"[") + doc.count(b"{") > MAX_DEPTH) and json_depth(item, MAX_DEPTH) > MAX_DEPTH:
         raise ValueError(f"entry is nested more than {MAX_DEPTH} levels deep")
-    row = row_from_item(item)
+    row = row_from_item(item, doc=doc)  # raises for what orjson could not write
     if len(row.doc) > MAX_DOC_BYTES:
         raise ValueError(f"entry is {len(row.doc)} bytes, over the {MAX_DOC_BYTES}-byte bound")
     if problem := paths.path_problem(row.name, row.version):
         raise ValueError(problem)
     return row
-
-
-def _may_be_deeper(item: dict[str, Any]) -> bool:
-    """False when the item has too few containers to nest past MAX_DEPTH: the walk below is
-    then skipped, which is nearly always (a server.json has a few dozen)."""
-    try:
-        encoded = orjson.dumps(item)
-    except TypeError:  # orjson writes at most 254 levels: certainly too deep
-        return True
-    return encoded.count(b"[") + encoded.count(b"{") > MAX_DEPTH
-
-
-def json_depth(value: Any, limit: int) -> int:
-    """Containers on the deepest path of `value`, counting no further than limit + 1.
-    Iterative, so neither a deep document nor a cyclic Python structure can overflow the stack."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list | tuple):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if depth > limit:
-            return depth
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def _settle(candidates: list[_Candidate], smallest: Smallest) -> Iterable[tuple[_Candidate, str | None]]:

@@ -192,11 +192,32 @@ def content_hash(doc: bytes) -> str:
     return hashlib.sha256(doc).hexdigest()
 
 
-def row_from_item(item: dict[str, Any]) -> Row:
-    """Validate one upstream item; raises pydantic.ValidationError when it is unusable."""
+def json_depth(value: Any, limit: int) -> int:
+    """Containers on the deepest path of `value`, counting no further than limit + 1.
+    Iterative, so neither a deep document nor a cyclic Python structure can overflow the stack."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def row_from_item(item: dict[str, Any], *, doc: bytes | None = None) -> Row:
+    """Validate one upstream item; raises pydantic.ValidationError when it is unusable.
+    `doc` is the item already encoded, when the caller has it."""
     parsed = ServerResponse.model_validate(item)
     official = parsed.official
-    doc = orjson.dumps(item)
+    doc = orjson.dumps(item) if doc is None else doc
     return Row(
         name=parsed.server.name,
         version=parsed.server.version,

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from mirror import __version__, paths
 from mirror.errors import UpstreamError, UsageError
-from mirror.models import ServerListPage
+from mirror.models import ServerListPage, json_depth
 
 PAGE_LIMIT = 100
 USER_AGENT = f"mcp-mirror/{__version__} (static mirror of the MCP Registry)"
@@ -401,7 +401,7 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
         raise UpstreamError(f"upstream answered non-JSON for {url}: {_one_line(str(exc))}",
                             hint="is --upstream a v0.1 registry base URL?") from exc
     # orjson itself refuses more than 1024 levels; only a tighter bound needs the walk
-    if limits.max_depth < _ORJSON_DEPTH and _deeper_than(data, limits.max_depth):
+    if limits.max_depth < _ORJSON_DEPTH and json_depth(data, limits.max_depth) > limits.max_depth:
         raise _too_deep(url, limits)
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
@@ -423,18 +423,6 @@ _ORJSON_DEPTH = 1024
 def _too_deep(url: str, limits: CrawlLimits) -> UpstreamError:
     return UpstreamError(f"upstream page nests JSON deeper than {limits.max_depth} levels: {url}",
                          hint="no v0.1 list page is that deep; the upstream is broken or hostile")
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether JSON containers nest more than `limit` levels; iterative, so no RecursionError."""
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
 
 
 def _describe(exc: Exception) -> str:

@@ -136,13 +136,7 @@ class Store:
 
     def load_rows(self, snapshot_id: int) -> list[Row]:
         """Every (name, version) of a finished snapshot, in upstream list order."""
-        found = self.con.execute(
-            f"""SELECT {_ROW_COLUMNS} FROM versions v JOIN documents d USING (hash)
-                WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
-                ORDER BY v.name, v.version""",
-            {"id": snapshot_id},
-        ).fetchall()
-        return [Row(*row[:7], doc=row[7].encode()) for row in found]
+        return list(self.iter_rows(snapshot_id))
 
     def iter_rows(self, snapshot_id: int, *, batch: int = 2000) -> Iterator[Row]:
         """The rows of a snapshot sorted by (name, version), fetched in batches so a large
@@ -259,16 +253,13 @@ class SnapshotWriter:
         if not admitted:
             return
         rows = [row for _, row in admitted]
-        self.con.execute(
-            "INSERT INTO incoming SELECT unnest($name), unnest($version), unnest($hash), unnest($status), "
-            "unnest($latest), unnest($published), unnest($updated), unnest($doc), unnest($position)",
-            {"position": [position for position, _ in admitted],
-                "name": [r.name for r in rows], "version": [r.version for r in rows],
-                "hash": [r.hash for r in rows], "status": [r.status for r in rows],
-                "latest": [r.is_latest for r in rows], "published": [r.published_at for r in rows],
-                "updated": [r.updated_at for r in rows], "doc": [r.doc.decode() for r in rows],
-            },
-        )
+        _insert_columns(self.con, "incoming", {
+            "name": [r.name for r in rows], "version": [r.version for r in rows],
+            "hash": [r.hash for r in rows], "status": [r.status for r in rows],
+            "is_latest": [r.is_latest for r in rows], "published_at": [r.published_at for r in rows],
+            "updated_at": [r.updated_at for r in rows], "doc": [r.doc.decode() for r in rows],
+            "position": [position for position, _ in admitted],
+        })
 
     def smallest(self, positions: list[int]) -> int:
         """Of staged rows at `positions`, the one with the smallest document bytes."""

@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mirror import admission, paths, pipeline
-from mirror.admission import collect_entries, encode_any, json_depth
+from mirror.admission import collect_entries, encode_any
 from mirror.fake_upstream import FakeUpstream
+from mirror.models import json_depth
 from mirror.publish import Manifest
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -127,10 +128,10 @@ class _Exploding(dict):
 def _explode_on_exploding_items(monkeypatch):
     real = admission.row_from_item
 
-    def row_from_item(entry):
+    def row_from_item(entry, **kwargs):
         if isinstance(entry, _Exploding):
             raise entry.error
-        return real(entry)
+        return real(entry, **kwargs)
 
     monkeypatch.setattr(admission, "row_from_item", row_from_item)
 
