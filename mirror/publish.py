@@ -76,9 +76,6 @@ class Manifest:
             separator = b",\n"
         yield b"\n]}\n"
 
-    def to_bytes(self) -> bytes:
-        return b"".join(self.chunks())
-
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
         """Raises ValueError when `data` is not a manifest this version can read. Read a line

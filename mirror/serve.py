@@ -55,10 +55,6 @@ def read_tree_info(root: Path) -> TreeInfo:
         raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
 
 
-def read_base_path(root: Path) -> str:
-    return read_tree_info(root).base_path
-
-
 def normalize(raw_path: str) -> str | None:
     """Decode %XX and resolve `.`/`..` like nginx; None when the path escapes the root."""
     decoded = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
