@@ -19,7 +19,7 @@ import html
 import re
 import socket
 import threading
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
@@ -52,15 +52,17 @@ def parse_rfc3339(text: str) -> datetime | None:
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    if zone == "Z":
-        tz = UTC
-    else:
-        sign = -1 if zone[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    offset = timedelta(0)
+    if zone != "Z":
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 24 or minutes > 59:  # Go's bounds: +24:00 parses, as Python's timezone cannot
+            return None
+        offset = (-1 if zone[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes)
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
-        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
-    except ValueError:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+                        tzinfo=UTC) - offset
+    except (ValueError, OverflowError):
         return None
 
 
@@ -87,14 +89,17 @@ def _path_unescape(segment: str) -> str:
 
 def _ilike(term: str) -> re.Pattern[str]:
     """PostgreSQL `ILIKE '%' || term || '%'`: upstream does not escape the term, so
-    `%` and `_` in it act as wildcards and a backslash escapes the next character."""
+    `%` and `_` in it act as wildcards and a backslash escapes the next character; case
+    folds ASCII only, as under the C locale."""
     parts, chars = [], iter(term)
     for char in chars:
         if char == "\\":
             parts.append(re.escape(next(chars, "\\")))
         else:
             parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    # `%%` means `%`; collapsed, a term of many `%` cannot make the regex backtrack for ever
+    pattern = re.sub(r"(?:\.\*)+", ".*", "".join(parts))
+    return re.compile(pattern, re.IGNORECASE | re.ASCII | re.DOTALL)
 
 
 def _fields(entry: object) -> tuple[str, str, dict]:

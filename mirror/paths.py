@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
 API = "v0.1"
+API_ALIAS = "v0"  # upstream registers the same read API under /v0 and /v0.1
 DEFAULT_VIEW = "index.json"
 DELETED_VIEW = "include-deleted.json"
 PAGES = "_pages"  # namespaces cannot contain "_", so this never clashes with a server
@@ -184,6 +185,11 @@ def extension_dir(*parts: str) -> str:
 
 def state_file(index: str = DEFAULT_VIEW) -> str:
     return view_file(extension_dir("state"), index=index)
+
+
+def rows_index_file(index: str = DEFAULT_VIEW) -> str:
+    """Every row's name, version, updatedAt and flags (`mirror.query`), at /v0.1/x/mcp-mirror/rows."""
+    return view_file(extension_dir("rows"), index=index)
 
 
 def manifest_file(index: str = DEFAULT_VIEW) -> str:

@@ -13,24 +13,27 @@ from dataclasses import dataclass
 
 from mirror import paths
 from mirror.paths import CHAINS, DEFAULT_PAGE_SIZE, PAGE_SIZES, problem_file
+from mirror.query import ListQuery, parse_rfc3339
 
 # What Go's strconv.ParseBool (upstream's query binding) accepts.
 TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 LIMIT_RE = re.compile(r"[1-9][0-9]?|100")
+INTEGER_RE = re.compile(r"[+-]?[0-9]+")  # what upstream's query binding reads as an integer
 RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Answer:
-    status: int
     """What a host answers: the first of `files` that exists, else `fallback` with
-    `fallback_status`. Files are tree paths (relative POSIX strings)."""
+    `fallback_status`. Files are tree paths (relative POSIX strings). An answer with
+    `computed` is a list only a host that computes can make, from the rows index."""
 
     status: int
     files: tuple[str, ...]
     fallback: str | None = None
     fallback_status: int = 404
+    computed: ListQuery | None = None
 
 
 def _problem(slug: str, status: int) -> Answer:
@@ -38,17 +41,20 @@ def _problem(slug: str, status: int) -> Answer:
 
 
 def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_VIEW,
-            query_routing: bool = True) -> Answer:
+            query_routing: bool = True, computes: bool = False) -> Answer:
     """`path` is percent-decoded and relative to the base URL; `query` holds the first
     value of each parameter, decoded. Empty values count as absent, as upstream binds them.
     `index` is the file a directory answers with in this tree, and a tree made for a host
-    that cannot route queries is answered as that host would: queries ignored."""
+    that cannot route queries is answered as that host would: queries ignored. A host that
+    `computes` answers the list queries no file holds (`needs_computing`)."""
     query = {key: value for key, value in query.items() if value != ""} if query_routing else {}
     parts = [part for part in path.split("/") if part]
+    if parts and parts[0] == paths.API_ALIAS:  # upstream serves one API under both prefixes
+        parts[0] = paths.API
     if not parts or parts[0] != paths.API:
         return Answer(200, _static_candidates(parts), fallback=paths.NOT_FOUND_PAGE)
     if parts == [paths.API, "servers"] and query_routing:
-        return resolve_list(query)
+        return compute_list(query) if computes and needs_computing(query) else resolve_list(query)
     include_deleted = query.get("include_deleted")
     if include_deleted is not None and include_deleted not in TRUE | FALSE:
         return _problem("bad-include-deleted", 422)
@@ -85,6 +91,37 @@ def resolve_list(query: Mapping[str, str]) -> Answer:
         return _problem("bad-cursor", 400)
     chain = chain_name(latest=version == "latest", with_deleted=with_deleted)
     return Answer(200, (paths.page_file(chain, token),), fallback=problem_file("bad-cursor"), fallback_status=400)
+
+
+def needs_computing(query: Mapping[str, str]) -> bool:
+    """Whether a list query selects rows no pre-rendered page chain holds: a search, a time,
+    an exact version, or upstream's own `name:version` cursor (VS Code sends one without
+    the search on the pages after a search's first)."""
+    version, cursor = query.get("version"), query.get("cursor")
+    return bool(query.get("search") or query.get("updated_since") or (version and version != "latest")
+                or (cursor and not paths.CURSOR_RE.fullmatch(cursor)))
+
+
+def compute_list(query: Mapping[str, str]) -> Answer:
+    """A list query for the rows index, checked as upstream checks it: the parameter
+    binding first (422), then the handler's own rules (400)."""
+    include_deleted = query.get("include_deleted")
+    if include_deleted is not None and include_deleted not in TRUE | FALSE:
+        return _problem("bad-include-deleted", 422)
+    limit = query.get("limit")
+    if limit is not None and not (INTEGER_RE.fullmatch(limit) and 1 <= int(limit) <= 100):
+        return _problem("bad-limit", 422)
+    since = None
+    if (updated_since := query.get("updated_since")) is not None:
+        since = parse_rfc3339(updated_since)
+        if since is None:
+            return _problem("bad-updated-since", 400)
+        if include_deleted in FALSE:
+            return _problem("updated-since-without-deleted", 400)
+    computed = ListQuery(limit=int(limit) if limit else DEFAULT_PAGE_SIZE, cursor=query.get("cursor"),
+                         search=query.get("search"), version=query.get("version"), since=since,
+                         include_deleted=include_deleted in TRUE or since is not None)
+    return Answer(200, (), computed=computed)
 
 
 def page_size(limit: int) -> int:

@@ -29,6 +29,7 @@ import orjson
 
 from mirror import hosts, paths, routes
 from mirror.errors import RenderError
+from mirror.query import ListQuery, RowIndex, list_document
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,17 @@ class MirrorHandler(BaseHTTPRequestHandler):
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             query.setdefault(key.lower(), value)  # nginx's $arg_name ignores case; first value wins
         tree = self.server.tree
-        answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing)
+        answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing,
+                                computes=tree.query_routing)
+        if answer.computed is not None:
+            rows = self.server.rows_index()
+            if rows is None:  # a tree rendered before the rows index: answer as a host that cannot compute
+                answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing)
+            else:
+                body = self.server.computed_list(rows, answer.computed)
+                if body is None:
+                    return self._problem(HTTPStatus.SERVICE_UNAVAILABLE, "The tree is being republished: retry", head)
+                return self._document(HTTPStatus.OK, body, hosts.JSON, head)
         status, rel = routes.pick(answer, self.server.exists)
         if rel is None:
             return self._problem(HTTPStatus(status), "Not found" if status == 404 else "Bad request", head)
@@ -172,12 +183,14 @@ class MirrorHandler(BaseHTTPRequestHandler):
             body = (self.server.root / rel).read_bytes()
         except OSError:  # swapped away between the lookup and the read
             return self._problem(HTTPStatus.SERVICE_UNAVAILABLE, "The tree is being republished: retry", head)
+        self._document(HTTPStatus(status), body, hosts.content_type(rel), head)
+
+    def _document(self, status: HTTPStatus, body: bytes, ctype: str, head: bool) -> None:
         # Same bytes, same tag (renders are deterministic), so revalidation survives re-renders.
         etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
         if status == HTTPStatus.OK and etag in self.headers.get("If-None-Match", ""):
             return self._send(HTTPStatus.NOT_MODIFIED, b"", None, {"ETag": etag})
-        self._send(HTTPStatus(status), b"" if head else body, hosts.content_type(rel),
-                   {"Content-Length": str(len(body)), "ETag": etag})
+        self._send(status, b"" if head else body, ctype, {"Content-Length": str(len(body)), "ETag": etag})
 
     def _problem(self, status: HTTPStatus, detail: str, head: bool) -> None:
         body = orjson.dumps({"title": status.phrase, "status": status.value, "detail": detail})
@@ -233,6 +246,43 @@ class MirrorServer:
         self._open = 0  # accepted and not yet closed
         self._conns: set[_Connection] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._rows_lock = threading.Lock()
+        self._rows: RowIndex | None = None
+        self._rows_key: tuple[int, int, int] | None = None
+
+    def rows_index(self) -> RowIndex | None:
+        """The tree's rows index, parsed once per published version of it (a publish swaps
+        the file, so its inode and mtime say when to read it again)."""
+        path = self.root / paths.rows_index_file(self.tree.index)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self._rows_lock:
+            if self._rows_key != key:
+                try:
+                    self._rows = RowIndex.from_bytes(path.read_bytes())
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    self.log("-", f"unreadable rows index {path}: {exc}")
+                    return None
+                self._rows_key = key
+            return self._rows
+
+    def computed_list(self, rows: RowIndex, query: ListQuery) -> bytes | None:
+        """A ServerList answering `query`, each item its row's own served document; None
+        when a document is missing (a publish swapped the tree between the two reads)."""
+        selection = rows.select(query)
+        items = []
+        for row in selection.rows:
+            rel = rows.document_file(row)
+            if rel is None or not self.exists(rel):
+                return None
+            try:
+                items.append((self.root / rel).read_bytes())
+            except OSError:
+                return None
+        return list_document(items, next_cursor=selection.next_cursor)
 
     def exists(self, rel: str) -> bool:
         real = os.path.realpath(self.root / rel)

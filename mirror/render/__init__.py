@@ -76,6 +76,7 @@ class Site:
         yield from self.profile.tree_entries(base_url=self.base_url)
         if not self.profile.path_rewrites:
             yield pages.not_found_page(self.state_summary())
+        yield self._api.rows_index()
         yield from self._api.lists(self.rows())
         yield from self._api.pointers()
         yield pages.landing_page(self.state_summary(), self._api.summaries, base_url=self.base_url)

@@ -18,10 +18,11 @@ from typing import Any
 
 import orjson
 
-from mirror import __version__, paths
+from mirror import __version__, paths, query
 from mirror.hosts import JSON, PROBLEM_JSON, Profile
 from mirror.models import Row, Snapshot, is_visible, latest_row
 from mirror.plan import Entry, Kind, digest
+from mirror.query import list_document
 
 # A row in a list: its content hash (for the list's source), its served bytes, and a number
 # drawn from its (name, version) alone, which decides where pages of a chain may break.
@@ -70,14 +71,6 @@ def _served(doc: bytes) -> bytes:
     return orjson.dumps(item)
 
 
-def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> bytes:
-    """A v0.1 ServerList; items are spliced in as bytes so they stay exactly as stored."""
-    items = list(items)
-    metadata: dict[str, Any] = {"nextCursor": next_cursor} if next_cursor else {}
-    metadata["count"] = len(items)
-    return b'{"servers":[' + b",".join(items) + b'],"metadata":' + orjson.dumps(metadata) + b"}"
-
-
 class ApiProducer:
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -85,6 +78,7 @@ class ApiProducer:
         self.summaries: list[ServerSummary] = []
         self._latest: list[tuple[str, Row | None, Row | None]] = []  # name, default view, deleted view
         self._first_page: Entry | None = None
+        self._index: list[bytes] = []  # each server's entry of the rows index
         self.skipped: list[Skipped] = []
         self._skip: set[tuple[str, str]] = set()
 
@@ -126,6 +120,8 @@ class ApiProducer:
                     yield self._doc(paths.view_file(directory, index=index), row)
                 if deleted_views and (not visible or not dedupe):
                     yield self._doc(paths.view_file(directory, deleted=True), row)
+            self._index.append(query.index_server(name, (
+                (row.version, row.updated_at, row.is_latest, not is_visible(row)) for row in versions)))
             shown = latest_row(row for row in versions if is_visible(row))
             with_deleted = latest_row(versions)
             self._latest.append((name, shown, with_deleted))
@@ -171,6 +167,14 @@ class ApiProducer:
         source = digest(next_cursor or "", *(listed[0] for listed in items))
         return Entry(path, kind, JSON, lambda: list_document((listed[1] for listed in items), next_cursor=next_cursor),
                      source=source)
+
+    def rows_index(self) -> Entry:
+        """The rows index (`mirror.query`): what hosts that compute answer search,
+        updated_since and exact versions from. It names documents, so it is a list."""
+        chunks = query.index_document(self._index, index=self.profile.index_name,
+                                      deleted_views=self.profile.query_routing)
+        body = self.profile.document(b"".join(chunks))
+        return Entry(paths.rows_index_file(self.profile.index_name), Kind.LIST, JSON, body)
 
     # -- pointers -----------------------------------------------------------------
 
