@@ -4,10 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_PORT ?= 8000
 UPSTREAM_PORT ?= 8765
+GALLERY := $(VENV)/vscode-gallery
+GALLERY_FILES := tests/vscode_gallery/package.json tests/vscode_gallery/package-lock.json
 
 .PHONY: install system-deps lint test demo bench clean golden
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(GALLERY)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +19,15 @@ $(VENV)/.installed: pyproject.toml
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --silent --no-save --prefix $(VENV)/node netlify-redirector@0.5.0 2>&1 | grep -v nodedir || true; fi
 	touch $@
+
+# VS Code's own MCP gallery code, pinned by the lock file, for tests/test_vscode_gallery.py to run
+# in node. The stamp lives in node_modules, so it goes with it, and is written only once npm has
+# installed it: without npm that test fails and says so, and a later `make install` installs it.
+$(GALLERY)/node_modules/.installed: $(GALLERY_FILES) | $(VENV)/.installed
+	@if command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(GALLERY) && cp $(GALLERY_FILES) $(GALLERY)/ && \
+		npm ci --silent --no-audit --no-fund --prefix $(GALLERY) && touch $@; \
+	else echo "npm not found: tests/test_vscode_gallery.py needs node and npm (apt-get install nodejs npm)" >&2; fi
 
 # The conformance tests run a real nginx and a real Caddy, the browser tests a headless
 # Chromium through chromedriver. As root (CI, containers) they are installed from apt

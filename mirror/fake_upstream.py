@@ -323,6 +323,10 @@ class TrackingServer(ThreadingHTTPServer):
     """A threading server that can hang up its open connections, so a test upstream stops
     at once: otherwise server_close() waits for the threads of idle keep-alive clients."""
 
+    # socketserver's default backlog is 5: VS Code's gallery opens a connection per server it
+    # looks up, all at once, and connections past the backlog stalled for minutes here.
+    request_queue_size = socket.SOMAXCONN
+
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
         self._connections: set[socket.socket] = set()
