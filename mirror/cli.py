@@ -315,7 +315,11 @@ def printable(text: str) -> str:
 @cli.command("host-config")
 @click.argument("profile", type=click.Choice(list(hosts.PROFILES)))
 @site_options
-def host_config(profile: str, out: Path, base_url: str) -> None:
+@click.option("--sidecar", metavar="HOST:PORT", default=hosts.DEFAULT_SIDECAR, show_default=True,
+              envvar="MCP_MIRROR_SIDECAR",
+              help="Where `mcp-mirror serve` answers the queries no file holds (search, updated_since, "
+                   "exact versions), for hosts that proxy them (caddy); `none` leaves them a 400.")
+def host_config(profile: str, out: Path, base_url: str, sidecar: str) -> None:
     """Print the server-side configuration for a host profile.
 
     nginx: directives for inside a server {} block (root set to OUT's absolute path);
@@ -325,7 +329,8 @@ def host_config(profile: str, out: Path, base_url: str) -> None:
     Example: mcp-mirror host-config nginx --out /srv/mcp --base-url https://example.org/mcp
     """
     settings = make_settings(out=out, base_url=base_url)
-    click.echo(hosts.host_config(profile, out=settings.out, base_url=settings.base_url), nl=False)
+    click.echo(hosts.host_config(profile, out=settings.out, base_url=settings.base_url,
+                                 sidecar=None if sidecar == "none" else sidecar), nl=False)
 
 
 @cli.command()

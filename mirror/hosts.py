@@ -34,6 +34,7 @@ CACHE_CONTROL = {Cache.API: API_CACHE_CONTROL, Cache.HTML: API_CACHE_CONTROL, Ca
 RESPONSE_HEADERS = {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": API_CACHE_CONTROL}
 PREFLIGHT_MAX_AGE = "86400"
 OBJECTS_MANIFEST = ".mcp-mirror/objects.json"
+DEFAULT_SIDECAR = "127.0.0.1:8701"  # where a host that proxies computed queries finds `mcp-mirror serve`
 _UNQUOTABLE = re.compile(r'["$\\{}\x00-\x1f]')
 
 
@@ -50,6 +51,9 @@ class Profile:
     headers: bool  # CORS, Content-Type, nosniff, Cache-Control
     problem_404: bool  # unknown server: 404 with a problem+json body
     fallback_lookup: bool = False  # can try a second file when the first is missing (try_files)
+    # How the host answers the list queries no page holds (mirror.query): "njs", "sidecar"
+    # (proxied to `mcp-mirror serve`), or None: search and exact versions are a 400 problem.
+    computes: str | None = None
     index_name: str = paths.DEFAULT_VIEW
     config_template: str | None = None  # server-side configuration; None: everything is in the tree
     degradations: tuple[str, ...] = field(default=())
@@ -61,6 +65,7 @@ class Profile:
             "headers": self.headers,
             "problem404": self.problem_404,
             "indexFile": self.index_name,
+            "computedQueries": self.computes,
             "degradations": list(self.degradations),
         }
 
@@ -80,8 +85,9 @@ class Profile:
     def needs_ledger(self) -> bool:
         return type(self).closing_entries is not Profile.closing_entries
 
-    def config(self, *, out: Path, base_url: str) -> str:
-        """The server-side configuration to install, for the tree at `out`."""
+    def config(self, *, out: Path, base_url: str, sidecar: str | None = DEFAULT_SIDECAR) -> str:
+        """The server-side configuration to install, for the tree at `out`; `sidecar` is
+        the address of the `mcp-mirror serve` a "sidecar" host proxies computed queries to."""
         root = Path(out).absolute()  # not resolved: `out` may be the symlink a publish swaps
         if _UNQUOTABLE.search(str(root)):
             raise UsageError(f"--out {root} has characters a generated config cannot quote (\" $ \\ {{ }})",
@@ -89,6 +95,11 @@ class Profile:
         parts = urlsplit(base_url)
         context = _context(self, prefix=paths.base_path(base_url), root=root,
                            site_address=f"{parts.scheme}://{parts.netloc}")
+        if self.computes == "sidecar" and sidecar:
+            host, colon, port = sidecar.rpartition(":")
+            if not colon or not port.isdigit() or not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", host):
+                raise UsageError(f"--sidecar {sidecar!r} is not HOST:PORT", hint=f"for example {DEFAULT_SIDECAR}")
+            context.update(sidecar=sidecar, sidecar_host=host.strip("[]"), sidecar_port=port)
         return render_template(self.config_template or "hosts/in-tree.txt", **context)
 
 
@@ -151,7 +162,7 @@ PROFILES: dict[str, Profile] = {
         Profile(name="nginx", description="nginx (generated server-block directives)", **_FULL,
                 fallback_lookup=True, config_template="hosts/nginx.conf"),
         Profile(name="caddy", description="Caddy 2 (generated site block)", **_FULL,
-                fallback_lookup=True, config_template="hosts/Caddyfile"),
+                fallback_lookup=True, computes="sidecar", config_template="hosts/Caddyfile"),
         NetlifyProfile(name="netlify", description="Netlify (_redirects and _headers in the tree)", **_FULL,
                        degradations=("include_deleted is recognised only as include_deleted=true",)),
         CloudflarePagesProfile(
@@ -229,9 +240,9 @@ def content_type(path: str) -> str:
 # -- configuration outside the tree ----------------------------------------------
 
 
-def host_config(name: str, *, out: Path, base_url: str) -> str:
+def host_config(name: str, *, out: Path, base_url: str, sidecar: str | None = DEFAULT_SIDECAR) -> str:
     """The server-side configuration to install for a profile, for the tree at `out`."""
-    return get_profile(name).config(out=out, base_url=base_url)
+    return get_profile(name).config(out=out, base_url=base_url, sidecar=sidecar)
 
 
 def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: str = "") -> dict[str, Any]:
@@ -262,6 +273,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
                            for name, (latest, deleted) in paths.CHAINS.items()},
         "deleted_view": paths.DELETED_VIEW,
         "index_view": paths.DEFAULT_VIEW,
+        "sidecar": None,
     }
 
 

@@ -1,0 +1,112 @@
+"""The list queries no file holds (search, updated_since, exact versions, upstream's own
+cursors) and /v0: on every server that computes them, the answer is the fixture upstream's.
+
+Same sites and servers as tests/test_conformance.py. Bodies of 200 answers must be equal
+as JSON (same items, same order, same nextCursor, so the same paging); errors must have
+upstream's status and a problem body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+from test_conformance import BASES, COMPUTING, VISIBLE, assert_cors, sites, start  # noqa: F401  (fixtures)
+
+from mirror.fake_upstream import FakeUpstream
+
+NAME = VISIBLE[5]
+QUERIES = [
+    "search=git", "search=GIT&version=latest", "limit=50&version=latest&search=db", "search=io.github&limit=7",
+    "search=%25", "search=_", "search=a%25b&limit=3", "search=" + "x" * 10_000, "search=" + "%25" * 2000 + "z",
+    "search=.*", "search=%5Ba-z%5D%2B", "search=%27%3B%20DROP%20TABLE%20servers%3B%20--", "search=%5C", "search=%C3%A9",
+    "search=server&include_deleted=true&limit=100",
+    "updated_since=2025-09-01T00:00:00Z", "updated_since=2025-09-16T10:00:00.5%2B02:00&limit=5",
+    "updated_since=2025-09-16T10%3A00%3A00-07%3A00", "updated_since=2025-01-01T00:00:00Z&version=latest&limit=100",
+    "updated_since=2031-01-01T00:00:00Z", "updated_since=2025-09-01T00:00:00Z&include_deleted=true",
+    "version=1.0.0", "version=1.0.0&include_deleted=true", "version=no-such-version", "version=1.0.0&limit=1",
+    f"cursor={quote(NAME, safe='')}%3A", f"cursor={NAME}:0&version=latest&limit=50", f"cursor={NAME}",
+    "cursor=zzz", "cursor=a:b:c", "search=mcp&cursor=com.", "search=mcp&limit=2&cursor=io.github.a/b:1.0.0",
+]
+BAD_QUERIES = [
+    "updated_since=yesterday", "updated_since=2025-09-01", "updated_since=2025-13-01T00:00:00Z",
+    "updated_since=2025-09-01T00:00:00Z&include_deleted=false", "search=a&limit=0", "search=a&limit=101",
+    "search=a&limit=abc", "search=a&include_deleted=maybe", "version=1.0.0&limit=-1",
+]
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[dict[str, httpx.Client]]:
+    """The fixture upstream at each base path, so that both answer the same paths."""
+    with FakeUpstream() as root, FakeUpstream(prefix="/some/prefix") as prefixed, \
+            httpx.Client(base_url=root.url, timeout=10) as a, httpx.Client(base_url=prefixed.url, timeout=10) as b:
+        yield {"root": a, "prefix": b}
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param((kind, base), id=f"{kind}-{base}", marks=[getattr(pytest.mark, kind)] if kind != "serve" else [])
+    for kind in sorted(COMPUTING) for base in BASES])
+def pair(request, start, upstreams):  # noqa: F811  (start: the fixture imported above)
+    kind, base = request.param
+    return start(kind, base).client, upstreams[base]
+
+
+def list_answer(client: httpx.Client, query: str) -> httpx.Response:
+    return client.get(f"/v0.1/servers?{query}")
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda query: query[:50])
+def test_computed_lists_are_upstreams(pair, query):
+    mirror, upstream = pair
+    got, expected = list_answer(mirror, query), list_answer(upstream, query)
+    assert expected.status_code == 200
+    assert got.status_code == 200, got.text[:300]
+    assert got.json() == expected.json()
+    assert got.headers["content-type"] == "application/json"
+    assert_cors(got)
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES)
+def test_bad_computed_queries_get_upstreams_status_and_a_problem(pair, query):
+    mirror, upstream = pair
+    got, expected = list_answer(mirror, query), list_answer(upstream, query)
+    assert got.status_code == expected.status_code
+    assert got.headers["content-type"] == "application/problem+json"
+    assert got.json()["status"] == got.status_code
+
+
+def test_a_search_pages_through_upstream_cursors_like_upstream(pair):
+    mirror, upstream = pair
+    pages = 0
+    query = "search=io&limit=4"
+    while True:
+        got, expected = list_answer(mirror, query).json(), list_answer(upstream, query).json()
+        assert got == expected
+        pages += 1
+        cursor = got["metadata"].get("nextCursor")
+        if not cursor:
+            break
+        query = f"search=io&limit=4&cursor={quote(cursor, safe='')}"
+    assert pages > 3
+
+
+def test_vscode_pages_after_a_search_without_the_search(pair):
+    """VS Code drops the search text on later pages and sends upstream's cursor alone."""
+    mirror, upstream = pair
+    first = list_answer(mirror, "limit=5&version=latest&search=io").json()
+    cursor = first["metadata"]["nextCursor"]
+    query = f"limit=5&version=latest&cursor={cursor}"  # appended unencoded, as VS Code does
+    assert list_answer(mirror, query).json() == list_answer(upstream, query).json()
+
+
+@pytest.mark.parametrize("path", [
+    "/v0/servers", "/v0/servers?limit=5&version=latest", "/v0/servers?search=git",
+    f"/v0/servers/{quote(NAME, safe='')}/versions", f"/v0/servers/{quote(NAME, safe='')}/versions/latest",
+    "/v0/version", "/v0/health", "/v0/servers/io.github.no%2Fsuch/versions",
+])
+def test_v0_answers_as_v0_1(pair, path):
+    mirror, _ = pair
+    got, expected = mirror.get(path), mirror.get(path.replace("/v0/", "/v0.1/", 1))
+    assert (got.status_code, got.content) == (expected.status_code, expected.content)
