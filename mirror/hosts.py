@@ -222,7 +222,8 @@ JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 HTML = "text/html; charset=utf-8"
 _BY_SUFFIX = {".html": HTML, ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-              ".json": JSON, ".xml": "application/xml", ".atom": "application/atom+xml"}
+              ".json": JSON, ".xml": "application/xml", ".atom": "application/atom+xml",
+              ".yaml": "application/yaml"}
 
 
 def content_type(path: str) -> str:

@@ -197,6 +197,7 @@ def manifest_file(index: str = DEFAULT_VIEW) -> str:
 
 
 LANDING_PAGE = "index.html"
+OPENAPI_FILE = "openapi.yaml"  # upstream serves its OpenAPI document at {base}/openapi.yaml
 NOT_FOUND_PAGE = "404.html"
 
 

@@ -9,13 +9,17 @@ upstream's status and a problem body.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
-from test_conformance import BASES, COMPUTING, VISIBLE, assert_cors, sites, start  # noqa: F401  (fixtures)
+import yaml
+from test_conformance import BASES, COMPUTING, SERVERS, VISIBLE, assert_cors, sites, start  # noqa: F401  (fixtures)
 
 from mirror.fake_upstream import FakeUpstream
+
+OPENAPI = Path(__file__).parents[2] / "shared" / "upstream" / "openapi-v0.1.yaml"
 
 NAME = VISIBLE[5]
 QUERIES = [
@@ -110,3 +114,15 @@ def test_v0_answers_as_v0_1(pair, path):
     mirror, _ = pair
     got, expected = mirror.get(path), mirror.get(path.replace("/v0/", "/v0.1/", 1))
     assert (got.status_code, got.content) == (expected.status_code, expected.content)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize("base", BASES)
+def test_openapi_yaml_is_upstreams_with_the_mirror_as_server(start, kind, base):  # noqa: F811
+    response = start(kind, base).client.get("/openapi.yaml")
+    assert response.status_code == 200
+    spec = yaml.safe_load(response.text)
+    upstream_spec = yaml.safe_load(OPENAPI.read_text())
+    assert spec["servers"] == [{"url": BASES[base]}]
+    assert {key: value for key, value in spec.items() if key != "servers"} == upstream_spec
+    assert "/v0.1/servers" in spec["paths"]

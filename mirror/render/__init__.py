@@ -72,7 +72,7 @@ class Site:
     def _entries(self) -> Iterator[Entry]:
         self._api = ApiProducer(self.profile)  # counts and pointers are made afresh by each pass
         yield from self._api.documents(self.rows())
-        yield from api.probe_documents(self.content, profile=self.profile)
+        yield from api.probe_documents(self.content, profile=self.profile, base_url=self.base_url)
         yield from self.profile.tree_entries(base_url=self.base_url)
         if not self.profile.path_rewrites:
             yield pages.not_found_page(self.state_summary())

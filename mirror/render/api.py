@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from mirror import __version__, paths, query
-from mirror.hosts import JSON, PROBLEM_JSON, Profile
+from mirror.hosts import JSON, PROBLEM_JSON, Profile, content_type
 from mirror.models import Row, Snapshot, is_visible, latest_row
 from mirror.plan import Entry, Kind, digest
 from mirror.query import list_document
@@ -272,9 +273,22 @@ class _Window:
         return self.mark, self.rows, None
 
 
-def probe_documents(content: Snapshot, *, profile: Profile) -> Iterator[Entry]:
+OPENAPI = Path(__file__).parent.parent / "data" / "openapi-v0.1.yaml"  # shared/upstream's, verbatim
+
+
+def openapi_document(base_url: str) -> bytes:
+    """The v0.1 OpenAPI document, as upstream serves it at /openapi.yaml, with a `servers`
+    entry naming this mirror (inserted before `tags:`; the rest stays byte for byte)."""
+    spec = OPENAPI.read_bytes()
+    servers = b"servers:\n  - url: " + orjson.dumps(base_url.rstrip("/")) + b"\n\n"
+    at = spec.find(b"\ntags:")
+    return spec[:at + 1] + servers + spec[at + 1:] if at >= 0 else spec + b"\n" + servers
+
+
+def probe_documents(content: Snapshot, *, profile: Profile, base_url: str) -> Iterator[Entry]:
     """Problems (on hosts that rewrite to them) and the fixed documents clients probe."""
     index = profile.index_name
+    yield Entry(paths.OPENAPI_FILE, Kind.DOCUMENT, content_type(paths.OPENAPI_FILE), openapi_document(base_url))
     if profile.path_rewrites:
         for slug in paths.PROBLEMS:
             yield Entry(paths.problem_file(slug), Kind.DOCUMENT, PROBLEM_JSON, _json(paths.problem_body(slug)))
