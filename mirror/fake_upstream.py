@@ -87,7 +87,7 @@ def _path_unescape(segment: str) -> str:
     return unquote(segment)
 
 
-def _ilike(term: str) -> re.Pattern[str]:
+def ilike(term: str) -> re.Pattern[str]:
     """PostgreSQL `ILIKE '%' || term || '%'`: upstream does not escape the term, so
     `%` and `_` in it act as wildcards and a backslash escapes the next character; case
     folds ASCII only, as under the C locale."""
@@ -245,7 +245,7 @@ class FakeRegistry:
             if include_deleted is False:
                 raise _Problem(400, _DELETED_REQUIRED)
             include_deleted = True
-        search = _ilike(term) if (term := query.get("search")) else None
+        search = ilike(term) if (term := query.get("search")) else None
         version = query.get("version")
         cursor = query.get("cursor")
         after = tuple(cursor.split(":", 1)) if cursor and ":" in cursor else None

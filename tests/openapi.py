@@ -1,4 +1,4 @@
-"""Validate response bodies against the frozen v0.1 OpenAPI document in tests/data.
+"""Validate response bodies against the frozen v0.1 OpenAPI document (the mirror's own copy).
 
 The document is used as published, with one addition: `statusChangedAt` and
 `statusMessage` in `_meta["io.modelcontextprotocol.registry/official"]`. Upstream has sent
@@ -11,7 +11,6 @@ own data is the judge of its strings.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,7 +18,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-DOCUMENT = Path(__file__).parent / "data" / "openapi-v0.1.yaml"
+from mirror.render.api import OPENAPI
+
+DOCUMENT = OPENAPI  # the copy the mirror serves at /openapi.yaml
 OFFICIAL = "io.modelcontextprotocol.registry/official"
 # The two fields as openapi-draft.yaml (upstream main, 2026-04-23) defines them.
 LATER_OFFICIAL_FIELDS = {
