@@ -184,10 +184,10 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
     """Publish the static tree of a snapshot (default: the latest) at settings.out, atomically."""
     check_output(settings)
     profile = hosts.get_profile(settings.profile)
-    with open_store(settings.db, create=False) as store:
+    with open_store(settings.db, create=False, reading=True) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
-                    content=store.content_snapshot(snapshot.id))
+                    content=store.content_snapshot(snapshot.id), fingerprint=store.fingerprint(snapshot.id))
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)
     return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import gc
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -64,11 +65,13 @@ class Manifest:
     context: str
     records: dict[str, Record] = field(default_factory=dict)
     sha256: str = ""  # of the bytes it was read from
+    content: str = ""  # what the tree was rendered from (`Site.content_key`); "" when unknown
 
     def chunks(self) -> Iterator[bytes]:
         """The manifest's bytes in pieces, a file a line (diffs and grep stay readable), so
         a hundred thousand records are never one string in memory."""
-        head = orjson.dumps({"generator": f"mcp-mirror {__version__}", "context": self.context})
+        head = orjson.dumps({"generator": f"mcp-mirror {__version__}", "context": self.context,
+                             **({"content": self.content} if self.content else {})})
         yield head[:-1] + b',"files":[\n'
         separator = b""
         for path in sorted(self.records):
@@ -78,21 +81,34 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        """Raises ValueError when `data` is not a manifest this version can read. Read a line
-        at a time (the format is a file a line), so the whole document is never one object."""
+        """Raises ValueError when `data` is not a manifest this version can read."""
+        return cls.from_lines(io.BytesIO(data))
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[bytes]) -> Manifest:
+        """Read a line at a time (the format is a file a line), so neither the document nor
+        a list of its lines is ever held whole. Raises ValueError as `from_bytes` does."""
+        hasher = hashlib.sha256()
         try:
-            lines = data.split(b"\n")
-            head = orjson.loads(lines[0].removesuffix(b',"files":[') + b"}")
-            if not lines[0].endswith(b',"files":[') or lines[-2:] != [b"]}", b""]:
+            lines = iter(lines)
+            first = next(lines, b"")
+            hasher.update(first)
+            if not first.endswith(b',"files":[\n'):
                 raise ValueError("not a file a line")
-            records = {}
-            for line in lines[1:-2]:
-                item = orjson.loads(line.removesuffix(b","))
-                record = Record(str(item["path"]), int(item["size"]), str(item["sha256"]),
-                                sys.intern(str(item["type"])), sys.intern(str(item["cache"])), int(item["kind"]),
-                                item.get("source"))
-                records[record.path] = record
-            return cls(str(head["context"]), records, hashlib.sha256(data).hexdigest())
+            head = orjson.loads(first.removesuffix(b',"files":[\n') + b"}")
+            records, last = {}, b""
+            for line in lines:
+                hasher.update(line)
+                if last:
+                    item = orjson.loads(last.rstrip(b"\n").removesuffix(b","))
+                    record = Record(str(item["path"]), int(item["size"]), str(item["sha256"]),
+                                    sys.intern(str(item["type"])), sys.intern(str(item["cache"])), int(item["kind"]),
+                                    item.get("source"))
+                    records[record.path] = record
+                last = line
+            if last != b"]}\n":
+                raise ValueError("not a file a line")
+            return cls(str(head["context"]), records, hasher.hexdigest(), content=str(head.get("content") or ""))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ValueError(f"not an mcp-mirror manifest: {exc}") from exc
 
@@ -135,6 +151,9 @@ class Target(Protocol):
     def has(self, record: Record) -> bool:
         """Whether the served copy of an unchanged file can be reused as it is."""
 
+    def current_state(self) -> bytes | None:
+        """The state document served now; None when there is none."""
+
     def replace_state(self, path: str, data: bytes) -> bool:
         """Rewrite the state document of the current generation in place, atomically,
         unless it already has these bytes; True when it was written."""
@@ -165,9 +184,13 @@ def _collector_paused() -> Iterator[None]:
 
 def _publish(site: Site, target: Target, *, progress: Progress | None) -> PublishResult:
     previous = target.current_manifest()
+    if previous is not None and site.content_key and previous.content == site.content_key:
+        restated = _restated(site, target, previous)
+        if restated is not None:
+            return restated
     trusted = previous is not None and previous.context == site.context
     old = previous.records if previous is not None else {}
-    manifest = Manifest(site.context)
+    manifest = Manifest(site.context, content=site.content_key)
     run = _Run(target, eager=previous is None)
     written = 0
     try:
@@ -219,6 +242,19 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
         raise
     return PublishResult(written=written + 2, unchanged=len(manifest.records) - written, removed=removed,
                          generation=generation, warnings=tuple(target.warnings))
+
+
+def _restated(site: Site, target: Target, previous: Manifest) -> PublishResult | None:
+    """The tree served now was rendered from this very data by this very renderer, so every
+    file but the state document would come out byte for byte the same: only the state
+    document is made (from the one served, as `Site.restate` checks). None: render it all."""
+    served = target.current_state()
+    state = site.restate(served, manifest_sha256=previous.sha256) if served is not None else None
+    if state is None:
+        return None
+    written = int(target.replace_state(state.path, state.data()))
+    return PublishResult(written=written, unchanged=len(previous.records) + 2 - written, removed=0,
+                         generation="current", warnings=tuple(target.warnings))
 
 
 class _Run:
@@ -352,7 +388,8 @@ class LocalTarget:
         if current is None:
             return None
         try:
-            return Manifest.from_bytes((current / self.manifest_path).read_bytes())
+            with open(current / self.manifest_path, "rb") as lines:
+                return Manifest.from_lines(lines)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -361,6 +398,13 @@ class LocalTarget:
 
     def has(self, record: Record) -> bool:
         return self._current is not None and _reusable(f"{self._current}/{record.path}", record)
+
+    def current_state(self) -> bytes | None:
+        current = self.current()
+        try:
+            return (current / self.state_path).read_bytes() if current is not None else None
+        except OSError:
+            return None
 
     def replace_state(self, path: str, data: bytes) -> bool:
         assert self._current is not None

@@ -147,16 +147,13 @@ def index_server(name: str, versions: Iterable[tuple[str, str | None, bool, bool
         for version, updated, latest, deleted in versions]])
 
 
-def index_document(servers: Iterable[bytes], *, index: str, deleted_views: bool) -> Iterator[bytes]:
-    """The rows index in pieces. `documents` names the file, inside each version's directory,
-    that holds a row's served document, so an engine needs to know nothing of host profiles."""
+def index_document(servers: bytes, *, index: str, deleted_views: bool) -> bytes:
+    """The rows index, from its servers' entries already comma-joined. `documents` names the
+    file, inside each version's directory, that holds a row's served document, so an engine
+    needs to know nothing of host profiles."""
     documents = {"visible": index, "deleted": paths.DELETED_VIEW if deleted_views else None}
-    yield b'{"format":' + orjson.dumps(FORMAT) + b',"documents":' + orjson.dumps(documents) + b',"servers":['
-    first = True
-    for server in servers:
-        yield server if first else b"," + server
-        first = False
-    yield b"]}"
+    return (b'{"format":' + orjson.dumps(FORMAT) + b',"documents":' + orjson.dumps(documents) + b',"servers":['
+            + servers + b"]}")
 
 
 class RowIndex:

@@ -22,7 +22,8 @@ from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot
 
 _MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
 _SNAPSHOT_COLUMNS = "id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected"
-_ROW_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at, d.doc"
+_KEY_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at"
+_ROW_COLUMNS = f"{_KEY_COLUMNS}, d.doc"
 
 
 def load_migrations() -> dict[int, str]:
@@ -40,11 +41,16 @@ SCHEMA_VERSION = max(load_migrations())
 # sorts spill to disk. Its indexes must stay in memory, though, and grow with the registry, so
 # the bound grows with the database file.
 MIN_DUCKDB_MEMORY = 192 * 2**20
+# Reading a snapshot back (render, diff, export) sorts only narrow columns and looks documents
+# up a batch at a time, so it needs far less; what DuckDB is given beyond that it fills with
+# cached blocks, which a render's own peak would add to.
+MIN_READING_MEMORY = 64 * 2**20
 
 
-def duckdb_config(path: Path) -> dict[str, Any]:
+def duckdb_config(path: Path, *, reading: bool = False) -> dict[str, Any]:
     size = path.stat().st_size if path.exists() else 0
-    limit = os.environ.get("MCP_MIRROR_DUCKDB_MEMORY") or f"{max(MIN_DUCKDB_MEMORY, 3 * size) // 2**20}MB"
+    bound = max(MIN_READING_MEMORY, size) if reading else max(MIN_DUCKDB_MEMORY, 3 * size)
+    limit = os.environ.get("MCP_MIRROR_DUCKDB_MEMORY") or f"{bound // 2**20}MB"
     return {"memory_limit": limit, "threads": 2, "preserve_insertion_order": False}
 
 
@@ -140,20 +146,34 @@ class Store:
 
     def iter_rows(self, snapshot_id: int, *, batch: int = 2000) -> Iterator[Row]:
         """The rows of a snapshot sorted by (name, version), fetched in batches so a large
-        snapshot is never held whole. Uses its own cursor, so passes may overlap."""
-        cursor = self.con.cursor()
+        snapshot is never held whole. Only the narrow columns are sorted; each batch's
+        documents are looked up by hash afterwards, so DuckDB never sorts (and holds) every
+        document. Uses its own cursors, so passes may overlap."""
+        keys, docs = self.con.cursor(), self.con.cursor()
         try:
-            cursor.execute(
-                f"""SELECT {_ROW_COLUMNS} FROM versions v JOIN documents d USING (hash)
+            keys.execute(
+                f"""SELECT {_KEY_COLUMNS} FROM versions v
                     WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
                     ORDER BY v.name, v.version""",
                 {"id": snapshot_id},
             )
-            while found := cursor.fetchmany(batch):
+            while found := keys.fetchmany(batch):
+                by_hash = dict(docs.execute("SELECT hash, doc FROM documents WHERE hash IN (SELECT unnest($hashes))",
+                                            {"hashes": list({row[2] for row in found})}).fetchall())
                 for row in found:
-                    yield Row(*row[:7], doc=row[7].encode())
+                    yield Row(*row, doc=by_hash[row[2]].encode())
         finally:
-            cursor.close()
+            keys.close()
+            docs.close()
+
+    def fingerprint(self, snapshot_id: int) -> str:
+        """A digest of every row of a snapshot (key and document hash), computed in the
+        database without reading a document or sorting: equal fingerprints, equal rows."""
+        found = self.con.execute(
+            """SELECT count(*), bit_xor(md5_number(name || chr(0) || version || chr(0) || hash))
+               FROM versions WHERE valid_from <= $id AND (valid_to IS NULL OR valid_to > $id)""",
+            {"id": snapshot_id}).fetchone()
+        return f"{found[0]}:{found[1] or 0:x}"
 
     def content_snapshot(self, snapshot_id: int) -> Snapshot:
         """The snapshot in which the rows of `snapshot_id` last changed: an unchanged crawl
@@ -390,8 +410,9 @@ def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[st
 
 
 @contextmanager
-def open_store(path: Path | str, *, create: bool = True) -> Iterator[Store]:
-    """Open (and migrate) the database at `path`, translating DuckDB's errors."""
+def open_store(path: Path | str, *, create: bool = True, reading: bool = False) -> Iterator[Store]:
+    """Open (and migrate) the database at `path`, translating DuckDB's errors. `reading`:
+    only to read snapshots back, with a smaller memory bound."""
     path = Path(path)
     if not create and not path.exists():
         raise StoreError(f"no snapshot database at {path}", hint="run `mcp-mirror crawl` first, or pass --db")
@@ -400,7 +421,7 @@ def open_store(path: Path | str, *, create: bool = True) -> Iterator[Store]:
     if create and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), config=duckdb_config(path))
+        con = duckdb.connect(str(path), config=duckdb_config(path, reading=reading))
     except duckdb.Error as exc:
         raise StoreError(f"cannot open {path}: {_first_line(exc)}", hint="is another mcp-mirror using it?") from exc
     store = Store(path, con)

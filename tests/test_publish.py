@@ -161,3 +161,38 @@ def test_build_killed_at_random_moments_leaves_a_verified_tree_and_the_next_run_
     assert any(item["server"]["description"] == f"round {KILLS}" for item in page["servers"])
     leftovers = [p for p in (tmp_path / ".site.generations").iterdir() if p.name.startswith(".staging")]
     assert leftovers == []
+
+
+def test_a_rebuild_of_unchanged_rows_makes_only_the_state_document_and_the_same_bytes(tmp_path):
+    """The served tree was rendered from these very rows (same fingerprint, same content
+    snapshot), so nothing is rendered at all: the rows are never even read."""
+    from mirror import hosts, pipeline
+    from mirror.render import Site
+    from mirror.settings import Settings
+    from mirror.store import open_store
+
+    with FakeUpstream() as upstream:
+        settings = Settings(upstream=upstream.url, db=tmp_path / "m.duckdb", out=tmp_path / "site",
+                            base_url="http://mirror.test")
+        pipeline.build(settings)
+        again = pipeline.crawl(settings).snapshot
+    before = {p: p.stat().st_mtime_ns for p in settings.out.rglob("*") if p.is_file()}
+
+    def unread():
+        raise AssertionError("the rows were read")
+
+    with open_store(settings.db, create=False) as store:
+        site_ = Site(again, unread, base_url=settings.base_url, profile=hosts.get_profile(settings.profile),
+                     content=store.content_snapshot(again.id), fingerprint=store.fingerprint(again.id))
+        with pipeline.local_target(settings) as target:
+            result = publish(site_, target)
+    assert result.written == 1
+    state = settings.out / paths.state_file()
+    assert orjson.loads(state.read_bytes())["snapshot"]["id"] == again.id
+    assert [p for p, mtime in before.items() if p.stat().st_mtime_ns != mtime] == [state]
+    fresh = settings.model_copy(update={"out": tmp_path / "fresh"})
+    pipeline.render(fresh, snapshot_id=again.id)  # a full render of the same snapshot: the same bytes
+    files = sorted(p.relative_to(settings.out) for p in settings.out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(fresh.out) for p in fresh.out.rglob("*") if p.is_file())
+    assert all((settings.out / p).read_bytes() == (fresh.out / p).read_bytes() for p in files)
+    assert verify_tree(settings.out).ok

@@ -26,7 +26,7 @@ def sample_index() -> RowIndex:
             (entry["server"]["version"], official.get("updatedAt"), official.get("isLatest") is True,
              official.get("status") == "deleted"))
     servers = [query.index_server(name, versions) for name, versions in by_name.items()]
-    return RowIndex.from_bytes(b"".join(query.index_document(servers, index="index.json", deleted_views=True)))
+    return RowIndex.from_bytes(query.index_document(b",".join(servers), index="index.json", deleted_views=True))
 
 
 INDEX = sample_index()

@@ -48,13 +48,17 @@ class Site:
     """One snapshot rendered for one host profile and base URL."""
 
     def __init__(self, snapshot: Snapshot, rows: RowSource, *, base_url: str, profile: Profile,
-                 content: Snapshot | None = None) -> None:
+                 content: Snapshot | None = None, fingerprint: str | None = None) -> None:
         self.snapshot = snapshot
         self.content = content or snapshot  # the snapshot whose data this is (last change)
         self.rows = rows
         self.base_url = base_url
         self.profile = profile
         self.context = digest(__version__, str(FORMAT), profile.name, base_url)
+        # Same renderer, same rows (`fingerprint`: a digest of every row's key and document
+        # hash, from the store) and same content snapshot: every file but the state document
+        # is the same bytes. "" when the rows' fingerprint is not known.
+        self.content_key = digest(self.context, str(self.content.id), fingerprint) if fingerprint else ""
         self._api = ApiProducer(profile)
 
     def entries(self) -> Iterator[Entry]:
@@ -115,6 +119,25 @@ class Site:
         state = self.state_summary()
         state["manifest"] = {"path": sealed.manifest_path, "sha256": sealed.manifest_sha256,
                              "files": sealed.files, "bytes": sealed.bytes}
+        body = orjson.dumps(state, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        return Entry(paths.state_file(self.profile.index_name), Kind.STATE, JSON, self.profile.document(body),
+                     cache=Cache.STATE)
+
+
+    def restate(self, served: bytes, *, manifest_sha256: str) -> Entry | None:
+        """The state document for this snapshot made from the one served, when that one was
+        rendered from this same content (see `content_key`) and sealed by that manifest:
+        only the crawl's own record differs. None when it cannot be trusted for that (or it
+        reported skipped rows, whose reasons only a render can tell again)."""
+        try:
+            state = orjson.loads(served)  # a profile's document() keeps the JSON value
+            sealed = state["manifest"]
+            if (state["content"] != _snapshot_record(self.content) or state["baseUrl"] != self.base_url
+                    or sealed["sha256"] != manifest_sha256 or "skipped" in state["counts"]):
+                return None
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return None
+        state["snapshot"] = _snapshot_record(self.snapshot)
         body = orjson.dumps(state, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
         return Entry(paths.state_file(self.profile.index_name), Kind.STATE, JSON, self.profile.document(body),
                      cache=Cache.STATE)
