@@ -225,13 +225,13 @@ def rebuild(label: str, url: str, db: str, out: str, full: dict, full_render: di
 
 def database_growth(entries: list[dict], disk: Path, *, syncs: int) -> None:
     """The database after `syncs` crawls, each after a 1% change, against the bytes changed."""
-    from bench_upstream import _Handler, _Server, pages
+    from bench_upstream import _Handler, _Server
 
     from mirror import pipeline
     from mirror.settings import Settings
 
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.pages = pages(entries)
+    server.load(entries)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings = Settings(upstream=f"http://127.0.0.1:{server.server_address[1]}", db=disk / "growth.duckdb")
     try:
@@ -242,7 +242,7 @@ def database_growth(entries: list[dict], disk: Path, *, syncs: int) -> None:
         for round_ in range(1, syncs + 1):
             changed = change_one_percent(entries, round_=round_)
             changed_bytes += sum(len(orjson.dumps(entries[i])) for i in changed)
-            server.pages = pages(entries)
+            server.load(entries)
             pipeline.crawl(settings)
             if round_ in marks:
                 size = settings.db.stat().st_size

@@ -57,11 +57,11 @@ def synthetic_registry(versions: int, *, seed: int = 7) -> list[dict[str, Any]]:
         owner = f"{rnd.choice(WORDS)}{server}"
         short = f"{rnd.choice(WORDS)}-{rnd.choice(WORDS)}"
         name = f"io.github.{owner}/{short}" if rnd.random() < 0.8 else f"com.{owner}.mcp/{short}"
-        published = EPOCH + timedelta(minutes=rnd.randint(0, 500_000))
+        published = EPOCH + timedelta(minutes=rnd.randint(0, 300_000))
         remote = rnd.random() < 0.3
         for n in range(count):
             version = f"{n // 10}.{n % 10}.{rnd.randint(0, 3)}" if rnd.random() < 0.97 else f"{n}.0.0-beta.{n}"
-            published += timedelta(hours=rnd.randint(1, 2000))
+            published += timedelta(hours=rnd.randint(1, 150))  # every time stays before the changes
             status = rnd.choices(("active", "deprecated", "deleted"), weights=(94, 4, 2))[0]
             detail: dict[str, Any] = {
                 "$schema": SCHEMA, "name": name,
@@ -101,7 +101,7 @@ def change_one_percent(entries: list[dict[str, Any]], *, round_: int, seed: int 
     statuses; returns the indices of the rows changed."""
     rnd = random.Random(seed + round_)
     chosen = rnd.sample(range(len(entries)), max(1, len(entries) // 100))
-    when = _stamp(EPOCH + timedelta(days=400 + round_))
+    when = _stamp(EPOCH + timedelta(days=530, hours=round_))  # after every row's own times, as upstream's now is
     for index in chosen:
         entry = entries[index]
         official = entry["_meta"][OFFICIAL]
