@@ -160,7 +160,11 @@ class CrawlRun:
     started_at: str
     finished_at: str
     upstream: str
-    mode: str = "full"
+    mode: str = "full"  # full | incremental
+    requests: int = 0  # HTTP requests sent, retries included
+    watermark: str | None = None  # largest updatedAt of the snapshot's rows
+    since: str | None = None  # the updated_since an incremental crawl sent
+    note: str | None = None  # why a full crawl ran, or what the crawl noticed
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,10 @@ class Snapshot:
     rows: int
     servers: int
     rejected: int
+    requests: int = 0
+    watermark: str | None = None
+    since: str | None = None
+    note: str | None = None
 
 
 def is_visible(row: Row) -> bool:
@@ -186,6 +194,14 @@ def latest_row(rows: Iterable[Row]) -> Row | None:
     """The version flagged isLatest; upstream breaks ties by newest publishedAt."""
     flagged = [row for row in rows if row.is_latest]
     return max(flagged, key=lambda row: row.published_sort_key) if flagged else None
+
+
+def with_latest_flag(doc: bytes, flag: bool) -> bytes:
+    """The document with official isLatest set to `flag`, every other byte as it was (orjson
+    keeps key order, and upstream documents are compact JSON as orjson writes them)."""
+    item = orjson.loads(doc)
+    item["_meta"][OFFICIAL]["isLatest"] = flag
+    return orjson.dumps(item)
 
 
 def content_hash(doc: bytes) -> str:

@@ -6,12 +6,13 @@ Each function takes Settings and returns a result object; `cli` only formats the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from queue import Empty, Queue
 from typing import Any, TypeVar
@@ -22,16 +23,27 @@ from mirror import hosts, paths, registry
 from mirror.admission import Admitter, rejected_row
 from mirror.diff import KINDS, diff_rows
 from mirror.errors import MirrorError, RenderError
-from mirror.models import Change, CrawlRun, Rejected, Snapshot
+from mirror.models import OFFICIAL, Change, CrawlRun, Rejected, Snapshot, parse_time
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Site
 from mirror.render.api import Skipped
 from mirror.settings import Settings
-from mirror.store import open_store
+from mirror.store import CARRIED, REFETCHED, Store, open_store
 from mirror.verify import Report, verify_tree, verify_url
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CrawlPlan:
+    """Which crawl to run and why: `full` fetches every row (the only way to see a row vanish
+    upstream), `incremental` asks for the rows updated since `since` and carries the rest over."""
+
+    mode: str
+    reason: str
+    since: str | None = None
+    warning: str | None = None  # something wrong that forced a full crawl, in one line
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,16 @@ class CrawlResult:
     change_counts: dict[str, int]  # by kind; the changes themselves are in the store (`diff`)
     rejected: list[Rejected]
     pages: int
+    plan: CrawlPlan | None = None
+    refetched: list[str] = field(default_factory=list)  # servers fetched again whole (isLatest)
 
     @property
     def changes(self) -> int:
         return sum(self.change_counts.values())
+
+    @property
+    def warnings(self) -> list[str]:
+        return [self.plan.warning] if self.plan and self.plan.warning else []
 
 
 @dataclass(frozen=True)
@@ -75,48 +93,178 @@ class BuildResult:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso_time(datetime.now(UTC))
 
 
-def crawl(settings: Settings, *, client: httpx.Client | None = None,
-          progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> CrawlResult:
-    """Fetch every row of the upstream into a new snapshot, in one transaction. Pages are
-    validated and staged in the database as they arrive, so memory stays flat."""
-    started = utc_now()
+def iso_time(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# updated_since is the last watermark minus this: upstream's filter is a strict `>` on
+# updatedAt, and a row committed late in a transaction may carry an earlier time.
+OVERLAP = timedelta(minutes=5)
+# A watermark this far past the local clock is not a clock skew but a wrong clock or row.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def plan_crawl(previous: Snapshot | None, last_full: Snapshot | None, *, upstream: str, now: datetime,
+               full: bool = False, full_every: float = 86400.0) -> CrawlPlan:
+    """Full or incremental, from what the store says of the last crawls. Pure."""
+    if full:
+        return CrawlPlan("full", "--full")
+    if previous is None or last_full is None:
+        return CrawlPlan("full", "no full snapshot yet")
+    if previous.upstream != upstream:
+        return CrawlPlan("full", f"the upstream changed from {previous.upstream}")
+    finished = _parsed(previous.finished_at)
+    if finished is not None and now < finished:
+        return CrawlPlan("full", "clock jump", warning=(
+            f"clock jump: the local clock ({iso_time(now)}) is before the last crawl finished "
+            f"({previous.finished_at}); running a full crawl"))
+    watermark = _parsed(previous.watermark)
+    if watermark is None:
+        return CrawlPlan("full", "the last snapshot has no watermark")
+    if watermark > now + FUTURE_TOLERANCE:
+        return CrawlPlan("full", "watermark in the future", warning=(
+            f"watermark {previous.watermark} of snapshot {previous.id} is in the future (now {iso_time(now)}): "
+            "the upstream's clock or a row's updatedAt is wrong; running a full crawl"))
+    started = _parsed(last_full.started_at)
+    age = (now - started).total_seconds() if started else float("inf")
+    if age >= full_every:
+        return CrawlPlan("full", f"the last full crawl (snapshot {last_full.id}) is {_hours(age)} old "
+                                 f"(--full-every {_hours(full_every)})")
+    since = iso_time(watermark - OVERLAP)
+    return CrawlPlan("incremental", f"rows updated since {since} (watermark {previous.watermark} minus "
+                                    f"{OVERLAP.total_seconds() / 60:g} min)", since=since)
+
+
+def _parsed(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+
+
+class _IgnoredSince(Exception):
+    """The upstream sent rows older than the updated_since it was given: it ignores the filter."""
+
+
+def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None = None,
+          progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep,
+          clock: Callable[[], datetime] | None = None) -> CrawlResult:
+    """Fetch the upstream into a new snapshot, in one transaction: every row (full), or the
+    rows updated since the last watermark merged into the previous snapshot (incremental,
+    the default once a full snapshot exists; see plan_crawl). Pages are validated and
+    staged in the database as they arrive, so memory stays flat."""
+    clock = clock or (lambda: datetime.now(UTC))
+    began = clock()
+    started = iso_time(began)
     with open_store(settings.db) as store:
         previous = store.latest_ok_snapshot()
-        pages = rows_seen = 0
-        admitter = Admitter()
+        plan = plan_crawl(previous, store.last_full_snapshot(), upstream=settings.upstream, now=began, full=full,
+                          full_every=settings.full_every)
         own_client = client is None
         http = client or registry.make_client(settings.timeout)
+        limits = registry.CrawlLimits(deadline=settings.deadline, rate=settings.rate)
+        budget = registry.Budget.start(limits, sleep)
+
+        def run(mode: str) -> CrawlRun:
+            return CrawlRun(started, iso_time(clock()), settings.upstream, mode=mode, requests=budget.requests,
+                            since=plan.since, note=plan.warning or plan.reason)
+
         try:
-            with store.snapshot_writer() as writer:
-                limits = registry.CrawlLimits(deadline=settings.deadline)
-                for page in prefetched(registry.iter_pages(http, settings.upstream, sleep=sleep, limits=limits)):
-                    pages += 1
-                    writer.add(admitter.admit(page.items, start=rows_seen))
-                    rows_seen += len(page.items)
-                    if progress:
-                        progress(f"crawled {pages} pages, {rows_seen} rows")
-                losers = admitter.settle(writer.smallest)
-                rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
-                                                       for position, row in writer.drop(losers)],
-                                  key=lambda rej: rej.position)
-                still_upstream = {(r.name, r.version) for r in rejected}  # rejected is not removed
-                counts: Counter[str] = Counter()
-                for old_rows, new_rows in writer.changed_servers(previous.id if previous else None):
-                    changes = diff_rows(old_rows, new_rows, full=True, still_upstream=still_upstream)
-                    counts.update(change.kind for change in changes)
-                    writer.record_changes(changes)
-                snapshot = writer.commit(CrawlRun(started, utc_now(), settings.upstream), rejected=rejected)
+            try:
+                return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
+            except _IgnoredSince as exc:
+                plan = CrawlPlan("full", "the upstream ignored updated_since", warning=str(exc))
+                return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
         except MirrorError as exc:
             with contextlib.suppress(Exception):  # the crawl's error is the one to report
-                store.record_failure(CrawlRun(started, utc_now(), settings.upstream), str(exc))
+                store.record_failure(run(plan.mode), str(exc))
             raise
         finally:
             if own_client:
                 http.close()
-    return CrawlResult(snapshot=snapshot, change_counts=dict(counts), rejected=rejected, pages=pages)
+
+
+def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: httpx.Client,
+                budget: registry.Budget, settings: Settings, progress: Progress | None,
+                run: Callable[[str], CrawlRun]) -> CrawlResult:
+    incremental = plan.mode == "incremental" and previous is not None
+    since = _parsed(plan.since) if incremental else None
+    pages = rows_seen = 0
+    admitter = Admitter()
+    returned: set[tuple[str, str]] = set()
+    refetched: list[str] = []
+    with store.snapshot_writer() as writer:
+        for page in prefetched(registry.iter_pages(http, settings.upstream, updated_since=plan.since if incremental
+                                                   else None, budget=budget)):
+            pages += 1
+            if since is not None and (stale := _not_after(page.items, since)):
+                raise _IgnoredSince(f"the upstream ignored updated_since={plan.since}: it sent {stale} updated "
+                                    f"before it ({page.url}); running a full crawl")
+            writer.add(admitter.admit(page.items, start=rows_seen))
+            returned.update(_keys(page.items))
+            rows_seen += len(page.items)
+            if progress:
+                progress(f"crawled {pages} pages, {rows_seen} rows")
+        if incremental:
+            writer.carry_over(previous.id, returned)
+            unsure = {r.name for r in admitter.rejected if r.name}
+            position = REFETCHED
+            for name in writer.settle_latest({name for name, _ in returned}, unsure=unsure):
+                page = registry.fetch_versions(http, settings.upstream, name, budget=budget)
+                pages += 1
+                admitter.forget(name)
+                writer.replace_server(name, admitter.admit(page.items, start=position))
+                returned.update(_keys(page.items))
+                position += len(page.items)
+                refetched.append(name)
+                if progress:
+                    progress(f"fetched {name} again to settle isLatest")
+            admitter.add_known(writer.carried())
+        losers = admitter.settle(writer.smallest)
+        rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
+                                               for position, row in writer.drop(losers)],
+                          key=lambda rej: rej.position)
+        if incremental:  # entries refused before and not sent again are still upstream, still refused
+            rejected += [dataclasses.replace(r, position=CARRIED + r.position) for r in store.load_rejected(previous.id)
+                         if (r.name, r.version) not in returned and r.name not in refetched]
+        still_upstream = {(r.name, r.version) for r in rejected}  # rejected is not removed
+        counts: Counter[str] = Counter()
+        for old_rows, new_rows in writer.changed_servers(previous.id if previous else None):
+            changes = diff_rows(old_rows, new_rows, full=True, still_upstream=still_upstream)
+            counts.update(change.kind for change in changes)
+            writer.record_changes(changes)
+        snapshot = writer.commit(run("incremental" if incremental else "full"), rejected=rejected)
+    return CrawlResult(snapshot=snapshot, change_counts=dict(counts), rejected=rejected, pages=pages, plan=plan,
+                       refetched=refetched)
+
+
+def _keys(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    for item in items:
+        server = item.get("server") if isinstance(item, dict) else None
+        if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
+            yield server["name"], server["version"]
+
+
+def _not_after(items: Iterable[Any], since: datetime) -> int:
+    """How many items carry an updatedAt at or before `since` (none, from an honest upstream)."""
+    count = 0
+    for item in items:
+        meta = item.get("_meta") if isinstance(item, dict) else None
+        official = meta.get(OFFICIAL) if isinstance(meta, dict) else None
+        updated = official.get("updatedAt") if isinstance(official, dict) else None
+        when = _parsed(updated) if isinstance(updated, str) else None
+        if when is not None and when <= since:
+            count += 1
+    return count
 
 
 def prefetched(pages: Iterator[T], *, depth: int = 2) -> Iterator[T]:
@@ -202,16 +350,19 @@ def verify(out: Path, *, against: str | None = None) -> Report:
     return verify_tree(Path(out))
 
 
-def build(settings: Settings, *, client: httpx.Client | None = None, progress: Progress | None = None,
-          sleep: Callable[[float], None] = time.sleep) -> BuildResult:
+def build(settings: Settings, *, full: bool = False, client: httpx.Client | None = None,
+          progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep,
+          clock: Callable[[], datetime] | None = None) -> BuildResult:
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
     check_output(settings)  # fail before the crawl, not after it
-    crawled = crawl(settings, client=client, progress=progress, sleep=sleep)
+    crawled = crawl(settings, full=full, client=client, progress=progress, sleep=sleep, clock=clock)
     rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
     seconds = time.monotonic() - began
     summary = {
         "snapshot": crawled.snapshot.id,
+        "mode": crawled.snapshot.mode,
+        "requests": crawled.snapshot.requests,
         "rows": crawled.snapshot.rows,
         "servers": crawled.snapshot.servers,
         "changes": {kind: crawled.change_counts[kind] for kind in KINDS if crawled.change_counts.get(kind)},

@@ -18,10 +18,15 @@ import duckdb
 import orjson
 
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
-from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot
+from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot, content_hash, with_latest_flag
 
 _MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
-_SNAPSHOT_COLUMNS = "id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected"
+_SNAPSHOT_COLUMNS = ("id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected, "
+                     "requests, watermark, since, note")
+# Staging positions of rows an incremental crawl did not fetch: after any crawl position.
+CARRIED = 10**12
+REFETCHED = 2 * 10**12
+Carried = tuple[int, str, str, str | None]  # position, name, version, publishedAt
 _ROW_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at, d.doc"
 
 
@@ -127,6 +132,13 @@ class Store:
             )
         return snapshot
 
+    def last_full_snapshot(self) -> Snapshot | None:
+        """The latest finished full crawl: the last time removals upstream could be seen."""
+        row = self.con.execute(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' AND mode = 'full' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return Snapshot(*row) if row else None
+
     def previous_ok_snapshot(self, snapshot_id: int) -> Snapshot | None:
         row = self.con.execute(
             f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' AND id < ? ORDER BY id DESC LIMIT 1",
@@ -198,8 +210,10 @@ class Store:
         """Note a crawl that did not land, so `snapshots` can show it; touches nothing else."""
         with self.transaction():
             self.con.execute(
-                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0)",
-                [self.next_snapshot_id(), run.started_at, run.finished_at, run.upstream, run.mode, error],
+                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0, ?, NULL, ?, ?)",
+                [self.next_snapshot_id(), run.started_at, run.finished_at, run.upstream, run.mode, error,
+                 run.requests, run.since, run.note],
             )
 
     def load_changes(self, snapshot_id: int) -> list[Change]:
@@ -315,6 +329,68 @@ class SnapshotWriter:
                     ORDER BY i.name, i.version""", chunk).fetchall()
             yield _rows(old), _rows(new)
 
+    # -- incremental crawls: the rows not fetched carry over, isLatest is settled ------
+
+    def carry_over(self, snapshot_id: int, returned: Iterable[tuple[str, str]]) -> list[Carried]:
+        """Stage every row of `snapshot_id` whose (name, version) this crawl did not return, so
+        the new snapshot is what a full crawl would give; returned keys (admitted or not)
+        replace theirs. Gives (position, name, version, publishedAt) of the rows carried."""
+        self.flush()
+        keys = sorted(set(returned))
+        self.con.execute("CREATE OR REPLACE TABLE returned (name VARCHAR, version VARCHAR)")
+        _insert_columns(self.con, "returned", {"name": [k[0] for k in keys], "version": [k[1] for k in keys]})
+        self.con.execute(
+            """INSERT INTO incoming
+               SELECT v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at, d.doc,
+                      $base + row_number() OVER (ORDER BY v.name, v.version)
+               FROM versions v JOIN documents d USING (hash)
+               WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
+                 AND NOT EXISTS (SELECT 1 FROM returned r WHERE r.name = v.name AND r.version = v.version)""",
+            {"id": int(snapshot_id), "base": CARRIED})
+        return self.carried()
+
+    def carried(self) -> list[Carried]:
+        return [tuple(r) for r in self.con.execute(
+            "SELECT position, name, version, published_at FROM incoming WHERE position >= $base AND position < $re "
+            "ORDER BY position", {"base": CARRIED, "re": REFETCHED}).fetchall()]
+
+    def settle_latest(self, names: Iterable[str], *, unsure: Iterable[str] = ()) -> list[str]:
+        """Make isLatest of carried rows what upstream now says, for the servers this crawl
+        returned rows of. Upstream moves the flag without bumping the other version's
+        updatedAt, but it flags one version a server: where a returned row carries it,
+        every carried version loses it (the document's flag is rewritten to false, the bytes
+        upstream now serves). Gives the servers the rows cannot settle (no version or several
+        flagged, or an entry of it refused, in `unsure`): those must be fetched again."""
+        self.flush()
+        names = sorted(set(names))
+        if not names:
+            return []
+        flagged = self.con.execute(
+            "SELECT name, position, doc FROM incoming WHERE is_latest AND name IN (SELECT unnest($n)) "
+            "ORDER BY name, position", {"n": names}).fetchall()
+        by_name: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
+        for name, position, doc in flagged:
+            by_name[name].append((int(position), doc))
+        refetch = set(unsure) & set(names)
+        for name, rows in by_name.items():
+            fetched = [r for r in rows if r[0] < CARRIED or r[0] >= REFETCHED]
+            carried = [r for r in rows if CARRIED <= r[0] < REFETCHED]
+            if len(fetched) == 1:
+                for position, doc in carried:
+                    flipped = with_latest_flag(doc.encode(), False)
+                    self.con.execute("UPDATE incoming SET is_latest = false, doc = ?, hash = ? WHERE position = ?",
+                                     [flipped.decode(), content_hash(flipped), position])
+            elif len(fetched) > 1 or len(carried) != 1:
+                refetch.add(name)
+        return sorted(refetch)
+
+    def replace_server(self, name: str, admitted: Sequence[tuple[int, Row]]) -> None:
+        """A server fetched again whole: its staged rows give way to what upstream sent now."""
+        self.flush()
+        self.con.execute("DELETE FROM incoming WHERE name = ?", [name])
+        self.add(admitted)
+        self.flush()
+
     def record_changes(self, changes: Sequence[Change]) -> None:
         """Store changes of the snapshot being written, in the order they come."""
         self._changes.extend(changes)
@@ -338,10 +414,13 @@ class SnapshotWriter:
         self._flush_changes()
         con = self.con
         sid = self._sid
-        rows, servers = con.execute("SELECT count(*), count(DISTINCT name) FROM incoming").fetchone()
+        rows, servers, watermark = con.execute(
+            "SELECT count(*), count(DISTINCT name), arg_max(updated_at, try_cast(updated_at AS TIMESTAMPTZ)) "
+            "FROM incoming").fetchone()
         con.execute(
-            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sid, run.started_at, run.finished_at, run.upstream, run.mode, "ok", None, rows, servers, len(rejected)],
+            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sid, run.started_at, run.finished_at, run.upstream, run.mode, "ok", None, rows, servers, len(rejected),
+             run.requests, watermark, run.since, run.note],
         )
         con.execute("INSERT INTO documents SELECT DISTINCT hash, doc FROM incoming ON CONFLICT DO NOTHING")
         con.execute(
@@ -362,6 +441,7 @@ class SnapshotWriter:
         con.execute("DROP TABLE incoming")
         con.execute("DROP TABLE IF EXISTS previous")
         con.execute("DROP TABLE IF EXISTS touched")
+        con.execute("DROP TABLE IF EXISTS returned")
         _insert_columns(con, "rejected", {
             "snapshot_id": [sid] * len(rejected), "seq": [r.position for r in rejected],
             "name": [r.name for r in rejected], "version": [r.version for r in rejected],

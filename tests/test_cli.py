@@ -41,7 +41,7 @@ def test_build_prints_a_summary(settings):
     result = build(settings)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("snapshot 1: 120 rows, 47 servers from http://127.0.0.1:")
+    assert lines[0].startswith("snapshot 1 (full, 2 requests): 120 rows, 47 servers from http://127.0.0.1:")
     assert lines[1].startswith("changes: 47 server_added, 120 version_added")
     assert lines[2] == "rejected entries: 0"
     assert "written" in lines[3] and lines[4].startswith("took ")
@@ -56,7 +56,8 @@ def test_options_come_from_the_environment(settings):
 
 
 def test_crawl_then_render_a_past_snapshot(built):
-    assert invoke("crawl", "--upstream", built.upstream, "--db", built.db).output.startswith("snapshot 2:")
+    crawled = invoke("crawl", "--upstream", built.upstream, "--db", built.db)
+    assert crawled.output.startswith("snapshot 2 (incremental):")
     out = built.out.parent / "old"
     result = invoke("render", "--db", built.db, "--out", out, "--snapshot", 1, "--base-url", "https://m.example/x")
     assert result.exit_code == 0 and result.output.startswith("snapshot 1 -> ")
@@ -94,7 +95,7 @@ def test_a_fault_on_a_later_page_saves_nothing(built, upstream):
         return original(method, target) if len(calls) == 1 else (503, {"Content-Type": "text/plain"}, b"down")
 
     upstream.registry.handle = flaky
-    result = invoke("crawl", "--upstream", built.upstream, "--db", built.db)
+    result = invoke("crawl", "--full", "--upstream", built.upstream, "--db", built.db)
     assert result.exit_code == 1 and "HTTP 503" in result.output
     assert len(calls) == 5  # the first page, then the second tried 4 times
     with open_store(built.db) as store:
@@ -192,7 +193,7 @@ def test_a_killed_crawl_leaves_the_previous_snapshot_and_site(built, upstream):
         return original(method, target)
 
     upstream.registry.handle = stall_on_second_page
-    crawler = subprocess.Popen([sys.executable, "-m", "mirror", "build", "--upstream", built.upstream,
+    crawler = subprocess.Popen([sys.executable, "-m", "mirror", "build", "--full", "--upstream", built.upstream,
                                 "--db", str(built.db), "--out", str(built.out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
