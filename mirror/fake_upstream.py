@@ -24,6 +24,7 @@ import html
 import re
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -211,14 +212,15 @@ class FakeRegistry:
         self.requests: list[str] = []
         self.fail_next: list[tuple[int, bytes, str]] = []
         self.ignore_updated_since = False  # behave like a host that drops query strings it does not know
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests may step time themselves
         self._lock = threading.Lock()
-        self._last_time = datetime.now(UTC)
+        self._last_time = _EPOCH
 
     # -- writes, as upstream's service layer makes them ------------------------------
 
     def now(self) -> str:
         """The registry's clock: wall time, strictly increasing (two writes never share a time)."""
-        when = max(datetime.now(UTC), self._last_time + timedelta(microseconds=1))
+        when = max(self.clock(), self._last_time + timedelta(microseconds=1))
         self._last_time = when
         return go_time(when)
 
