@@ -326,6 +326,36 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "csv"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object a line, documents nested; parquet and csv: documents as JSON text.")
+@click.option("--changes", is_flag=True, help="Export the change records instead of the versions.")
+@click.option("--snapshot", "snapshot_id", type=int,
+              help="Snapshot id (default: the latest for versions, every snapshot for --changes).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: versions-<id>.<format> or changes.<format>).")
+def export(db: Path, fmt: str, changes: bool, snapshot_id: int | None, output: Path | None) -> None:
+    """Export a snapshot's versions, or the change records, for loading elsewhere.
+
+    Written by DuckDB's own writers; the columns are listed in the README
+    (Keeping a mirror current).
+
+    Example: mcp-mirror export --format parquet -o registry.parquet
+    """
+    settings = make_settings(db=db)
+    if output is None:
+        if changes:
+            output = Path(f"changes{'' if snapshot_id is None else f'-{snapshot_id}'}.{fmt}")
+        else:
+            from mirror.store import open_store
+
+            with open_store(settings.db, create=False) as store:
+                output = Path(f"versions-{store.ok_snapshot(snapshot_id).id}.{fmt}")
+    result = pipeline.export(settings, output, fmt=fmt, snapshot_id=snapshot_id, changes=changes)
+    click.echo(f"{result.rows} rows ({result.what}) -> {result.path}")
+
+
 @cli.command("host-config")
 @click.argument("profile", type=click.Choice(list(hosts.PROFILES)))
 @site_options

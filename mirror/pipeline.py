@@ -341,6 +341,27 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
     return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    rows: int
+    what: str  # "versions of snapshot N" or "changes"
+
+
+def export(settings: Settings, path: Path, *, fmt: str, snapshot_id: int | None = None,
+           changes: bool = False) -> ExportResult:
+    """A snapshot's versions, or the change records, as JSON lines, Parquet or CSV."""
+    with open_store(settings.db, create=False) as store:
+        if changes:
+            if snapshot_id is not None:
+                store.ok_snapshot(snapshot_id)
+            what = "changes" if snapshot_id is None else f"changes of snapshot {snapshot_id}"
+        else:
+            what = f"versions of snapshot {store.ok_snapshot(snapshot_id).id}"
+        rows = store.export(path, fmt=fmt, snapshot_id=snapshot_id, changes=changes)
+    return ExportResult(path=path, rows=rows, what=what)
+
+
 def verify(out: Path, *, against: str | None = None) -> Report:
     """Check a published tree against its manifest, or a deployed copy over HTTP."""
     if against is not None:

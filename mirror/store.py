@@ -30,6 +30,13 @@ Carried = tuple[int, str, str, str | None]  # position, name, version, published
 _ROW_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at, d.doc"
 
 
+EXPORT_FORMATS = ("jsonl", "parquet", "csv")
+# What `mcp-mirror export` writes (README: Keeping a mirror current), one row per version or change.
+EXPORT_COLUMNS = ("snapshot_id", "name", "version", "status", "is_latest", "published_at", "updated_at", "sha256",
+                  "document")
+CHANGE_COLUMNS = ("snapshot_id", "snapshot_finished_at", "seq", "kind", "name", "version", "detail")
+
+
 def load_migrations() -> dict[int, str]:
     """schema.sql split into its numbered sections."""
     text = resources.files("mirror").joinpath("schema.sql").read_text(encoding="utf-8")
@@ -227,6 +234,40 @@ class Store:
             "SELECT seq, name, version, reason, doc FROM rejected WHERE snapshot_id = ? ORDER BY seq", [snapshot_id]
         ).fetchall()
         return [Rejected(seq, name, version, reason, doc.encode()) for seq, name, version, reason, doc in found]
+
+    def export(self, path: Path, *, fmt: str, snapshot_id: int | None = None, changes: bool = False) -> int:
+        """Write a snapshot's versions (or the change records) to `path` with DuckDB's own
+        writer (COPY ... TO), atomically: a temporary file beside it, renamed when complete.
+        Gives the number of rows written. The columns are EXPORT_COLUMNS / CHANGE_COLUMNS."""
+        if fmt not in EXPORT_FORMATS:
+            raise StoreError(f"unknown export format {fmt!r}", hint=f"choose one of: {', '.join(EXPORT_FORMATS)}")
+        as_json = fmt == "jsonl"  # JSON documents nested as objects; parquet and csv carry their text
+        doc = "CAST({} AS JSON)" if as_json else "{}"
+        if changes:
+            where = "" if snapshot_id is None else f"AND c.snapshot_id = {int(snapshot_id)}"
+            query = (f"SELECT c.snapshot_id, s.finished_at AS snapshot_finished_at, c.seq, c.kind, c.name, c.version, "
+                     f"{doc.format('c.detail')} AS detail FROM changes c JOIN snapshots s ON s.id = c.snapshot_id "
+                     f"WHERE s.outcome = 'ok' {where} ORDER BY c.snapshot_id, c.seq")
+        else:
+            sid = int(self.ok_snapshot(snapshot_id).id)
+            query = (f"SELECT {sid} AS snapshot_id, v.name, v.version, v.status, v.is_latest, v.published_at, "
+                     f"v.updated_at, v.hash AS sha256, {doc.format('d.doc')} AS document "
+                     "FROM versions v JOIN documents d USING (hash) "
+                     f"WHERE v.valid_from <= {sid} AND (v.valid_to IS NULL OR v.valid_to > {sid}) "
+                     "ORDER BY v.name, v.version")
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial")
+        options = {"jsonl": "FORMAT json", "csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet"}[fmt]
+        literal = "'" + str(partial).replace("'", "''") + "'"
+        try:
+            self.con.execute(f"COPY ({query}) TO {literal} ({options})")
+            count = int(self.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0])
+            os.replace(partial, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}", hint="pass another -o") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return count
 
     def table_counts(self) -> dict[str, int]:
         return {
