@@ -210,6 +210,7 @@ class FakeRegistry:
         self.entries = entries
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.requests: list[str] = []
+        self.user_agents: list[str | None] = []  # the User-Agent of each request, as _Handler saw it
         self.fail_next: list[tuple[int, bytes, str]] = []
         self.ignore_updated_since = False  # behave like a host that drops query strings it does not know
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests may step time themselves
@@ -421,6 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _serve(self) -> None:
+        self.server.registry.user_agents.append(self.headers.get("User-Agent"))
         status, headers, body = self.server.registry.handle(self.command, self.path)
         if self.command not in ("GET", "HEAD"):
             headers = {**headers, "Connection": "close"}  # a request body we never read

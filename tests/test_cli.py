@@ -219,3 +219,20 @@ def test_diff_never_prints_upstream_control_characters_raw(tmp_path):
     assert shown.exit_code == 0 and "rejected (1)" in shown.output
     assert "\x1b" not in shown.output and "\x07" not in shown.output
     assert "\\x1b[2J" in shown.output
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch, capsys):
+    from mirror.cli import progress_display
+
+    with progress_display() as progress:
+        assert progress is None  # pytest's stderr is no terminal: cron and CI logs stay clean
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with progress_display() as progress:
+        progress("crawled 3 pages, 300 rows\x1b[2J")
+    drawn = capsys.readouterr().err
+    assert "crawled 3 pages, 300 rows\\x1b[2J" in drawn and "\x1b[2J" not in drawn
+
+
+def test_a_crawl_in_a_pipe_prints_no_progress(settings):
+    result = build(settings)
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\r" not in result.output
