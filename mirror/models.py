@@ -165,6 +165,7 @@ class CrawlRun:
     watermark: str | None = None  # largest updatedAt of the snapshot's rows
     since: str | None = None  # the updated_since an incremental crawl sent
     note: str | None = None  # why a full crawl ran, or what the crawl noticed
+    source: int | None = None  # the upstream mirror's feed snapshot this one equals
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,19 @@ class Snapshot:
     watermark: str | None = None
     since: str | None = None
     note: str | None = None
+    source: int | None = None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed in one snapshot whose data changed, for the change feed: its change
+    records, and each (name, version) whose document changed (None: gone from the snapshot).
+    `previous` is the snapshot whose data it changes."""
+
+    snapshot: Snapshot
+    previous: int
+    changes: list[Change]
+    rows: list[tuple[str, str, bytes | None]]
 
 
 def is_visible(row: Row) -> bool:

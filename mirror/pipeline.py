@@ -22,11 +22,12 @@ import httpx
 from mirror import hosts, paths, registry
 from mirror.admission import Admitter, rejected_row
 from mirror.diff import KINDS, diff_rows
-from mirror.errors import MirrorError, RenderError
+from mirror.errors import MirrorError, RenderError, UpstreamError
 from mirror.models import OFFICIAL, Change, CrawlRun, Rejected, Snapshot, parse_time
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Site
 from mirror.render.api import Skipped
+from mirror.render.feeds import FEED_DEPTH
 from mirror.settings import Settings
 from mirror.store import CARRIED, REFETCHED, Store, open_store
 from mirror.verify import Report, verify_tree, verify_url
@@ -174,11 +175,19 @@ def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None
         limits = registry.CrawlLimits(deadline=settings.deadline, rate=settings.rate)
         budget = registry.Budget.start(limits, sleep)
 
-        def run(mode: str) -> CrawlRun:
-            return CrawlRun(started, iso_time(clock()), settings.upstream, mode=mode, requests=budget.requests,
-                            since=plan.since, note=plan.warning or plan.reason)
+        def run(done: CrawlPlan, source: int | None = None) -> CrawlRun:
+            return CrawlRun(started, iso_time(clock()), settings.upstream, mode=done.mode, requests=budget.requests,
+                            since=done.since, note=done.warning or done.reason, source=source)
 
         try:
+            # Another mcp-mirror is followed through its change feed. Whether the upstream is
+            # one is asked on full crawls only (one request), then known from the snapshot.
+            feed = None
+            if plan.mode == "full" or (previous is not None and previous.source is not None):
+                feed = registry.fetch_document(http, paths.Urls(settings.upstream).feed(), budget=budget,
+                                               missing_ok=True)
+            if feed is not None:
+                return _follow_feed(store, plan, previous, feed, http, budget, settings, progress, run)
             try:
                 return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
             except _IgnoredSince as exc:
@@ -186,7 +195,7 @@ def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None
                 return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
         except MirrorError as exc:
             with contextlib.suppress(Exception):  # the crawl's error is the one to report
-                store.record_failure(run(plan.mode), str(exc))
+                store.record_failure(run(plan), str(exc))
             raise
         finally:
             if own_client:
@@ -195,7 +204,7 @@ def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None
 
 def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: httpx.Client,
                 budget: registry.Budget, settings: Settings, progress: Progress | None,
-                run: Callable[[str], CrawlRun]) -> CrawlResult:
+                run: Callable[..., CrawlRun]) -> CrawlResult:
     incremental = plan.mode == "incremental" and previous is not None
     since = _parsed(plan.since) if incremental else None
     pages = rows_seen = 0
@@ -233,18 +242,142 @@ def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: 
         rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
                                                for position, row in writer.drop(losers)],
                           key=lambda rej: rej.position)
-        if incremental:  # entries refused before and not sent again are still upstream, still refused
-            rejected += [dataclasses.replace(r, position=CARRIED + r.position) for r in store.load_rejected(previous.id)
-                         if (r.name, r.version) not in returned and r.name not in refetched]
-        still_upstream = {(r.name, r.version) for r in rejected}  # rejected is not removed
-        counts: Counter[str] = Counter()
-        for old_rows, new_rows in writer.changed_servers(previous.id if previous else None):
-            changes = diff_rows(old_rows, new_rows, full=True, still_upstream=still_upstream)
-            counts.update(change.kind for change in changes)
-            writer.record_changes(changes)
-        snapshot = writer.commit(run("incremental" if incremental else "full"), rejected=rejected)
-    return CrawlResult(snapshot=snapshot, change_counts=dict(counts), rejected=rejected, pages=pages, plan=plan,
-                       refetched=refetched)
+        rejected += carried_rejected(store, previous, returned, refetched) if incremental else []
+        snapshot = _finish(writer, run(dataclasses.replace(plan, mode="incremental" if incremental else "full")),
+                           previous, rejected)
+    return CrawlResult(snapshot=snapshot.snapshot, change_counts=snapshot.counts, rejected=rejected, pages=pages,
+                       plan=plan, refetched=refetched)
+
+
+@dataclass(frozen=True)
+class _Landed:
+    snapshot: Snapshot
+    counts: dict[str, int]
+
+
+def carried_rejected(store: Store, previous: Snapshot, returned: set[tuple[str, str]],
+                     refetched: Iterable[str] = ()) -> list[Rejected]:
+    """Entries refused before and not sent again: still upstream, still refused."""
+    again = set(refetched)
+    return [dataclasses.replace(r, position=CARRIED + r.position) for r in store.load_rejected(previous.id)
+            if (r.name, r.version) not in returned and r.name not in again]
+
+
+def _finish(writer: Any, crawl_run: CrawlRun, previous: Snapshot | None, rejected: list[Rejected]) -> _Landed:
+    """Diff the staged rows against the previous snapshot, record the changes and commit."""
+    still_upstream = {(r.name, r.version) for r in rejected}  # rejected is not removed
+    counts: Counter[str] = Counter()
+    for old_rows, new_rows in writer.changed_servers(previous.id if previous else None):
+        changes = diff_rows(old_rows, new_rows, full=True, still_upstream=still_upstream)
+        counts.update(change.kind for change in changes)
+        writer.record_changes(changes)
+    return _Landed(writer.commit(crawl_run, rejected=rejected), dict(counts))
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """A change feed's index as a follower needs it, checked: only feed page paths are kept."""
+
+    current: int
+    base: list[str]
+    deltas: list[tuple[int, int, list[str]]]  # (snapshot, previous, pages), newest first
+
+
+def _read_feed(index: dict, url: str) -> _Feed:
+    def bad(why: str) -> UpstreamError:
+        return UpstreamError(f"the upstream's change feed is malformed ({why}): {url}",
+                             hint="is --upstream a tree made by mcp-mirror?")
+
+    def pages(value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(p, str) and paths.FEED_PAGE_RE.fullmatch(p)
+                                                  for p in value):
+            raise bad("a page is not a feed page path")
+        return value
+
+    snapshot, base = index.get("snapshot"), index.get("base")
+    if not isinstance(snapshot, dict) or type(snapshot.get("id")) is not int or not isinstance(base, dict):
+        raise bad("no snapshot id or base")
+    deltas = []
+    for delta in index.get("deltas") or []:
+        if not isinstance(delta, dict) or not isinstance(delta.get("snapshot"), dict):
+            raise bad("a delta has no snapshot")
+        sid, previous = delta["snapshot"].get("id"), delta.get("previous")
+        if type(sid) is not int or type(previous) is not int:
+            raise bad("a delta has no snapshot id or previous")
+        deltas.append((sid, previous, pages(delta.get("pages"))))
+    return _Feed(snapshot["id"], pages(base.get("pages")), deltas)
+
+
+def _follow_feed(store: Store, plan: CrawlPlan, previous: Snapshot | None, index: dict, http: httpx.Client,
+                 budget: registry.Budget, settings: Settings, progress: Progress | None,
+                 run: Callable[..., CrawlRun]) -> CrawlResult:
+    """Crawl another mcp-mirror through its change feed: the deltas after the snapshot of it we
+    have, oldest first, or its base (every row, deleted ones included) when there is no
+    chain from ours to its current one: a first or full crawl, a gap, or a feed gone back."""
+    urls = paths.Urls(settings.upstream)
+    feed = _read_feed(index, urls.feed())
+    chain: list[tuple[int, int, list[str]]] | None = None
+    if plan.mode == "incremental" and previous is not None and previous.source is not None:
+        have = previous.source
+        if feed.current < have:
+            plan = CrawlPlan("full", "the upstream mirror went back", warning=(
+                f"the upstream mirror went back from snapshot {have} to {feed.current}; reading its base"))
+        elif feed.current == have:
+            chain = []
+        else:
+            after = sorted((d for d in feed.deltas if d[0] > have), key=lambda d: d[0])
+            linked = bool(after) and after[0][1] == have and after[-1][0] == feed.current and all(
+                b[1] == a[0] for a, b in zip(after, after[1:], strict=False))
+            if linked:
+                chain = after
+            else:
+                plan = CrawlPlan("full", "a gap in the upstream mirror's feed", warning=(
+                    f"the upstream mirror's feed has no unbroken chain from snapshot {have} to {feed.current} "
+                    f"(a gap, or older than the {len(feed.deltas)} deltas it lists); reading its base"))
+    if chain is not None:
+        plan = CrawlPlan("incremental", f"the upstream mirror's deltas from snapshot {previous.source} "
+                                        f"to {feed.current}")
+    elif plan.mode != "full":
+        plan = CrawlPlan("full", "no snapshot of the upstream mirror's feed yet")
+    admitter = Admitter()
+    pages = rows_seen = 0
+    returned: set[tuple[str, str]] = set()
+    with store.snapshot_writer() as writer:
+        if chain is None:
+            for path in feed.base:
+                page = registry.fetch_document(http, urls.tree_file(path), budget=budget)
+                items = page.get("servers")
+                if not isinstance(items, list):
+                    raise UpstreamError(f"the upstream's feed base page has no servers list: {urls.tree_file(path)}")
+                pages += 1
+                writer.add(admitter.admit(items, start=rows_seen))
+                rows_seen += len(items)
+                if progress:
+                    progress(f"read {pages} of {len(feed.base)} base pages of the upstream mirror, {rows_seen} rows")
+        else:
+            final: dict[tuple[str, str], Any] = {}
+            for _, _, delta_pages in chain:
+                for path in delta_pages:
+                    page = registry.fetch_document(http, urls.tree_file(path), budget=budget)
+                    pages += 1
+                    for record in page.get("rows") if isinstance(page.get("rows"), list) else []:
+                        if isinstance(record, dict) and isinstance(record.get("name"), str) \
+                                and isinstance(record.get("version"), str):
+                            key = (record["name"], record["version"])
+                            final[key] = None if record.get("removed") is True else record.get("document")
+            returned = set(final)
+            writer.add(admitter.admit([doc for doc in final.values() if doc is not None]))
+            writer.carry_over(previous.id, returned)
+            admitter.add_known(writer.carried())
+        losers = admitter.settle(writer.smallest)
+        rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
+                                               for position, row in writer.drop(losers)],
+                          key=lambda rej: rej.position)
+        if chain is not None:
+            rejected += carried_rejected(store, previous, returned)
+        landed = _finish(writer, run(plan, source=feed.current), previous, rejected)
+    return CrawlResult(snapshot=landed.snapshot, change_counts=landed.counts, rejected=rejected, pages=pages,
+                       plan=plan)
 
 
 def _keys(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
@@ -334,8 +467,9 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
     profile = hosts.get_profile(settings.profile)
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
+        content = store.content_snapshot(snapshot.id)
         site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
-                    content=store.content_snapshot(snapshot.id))
+                    content=content, deltas=lambda: store.deltas(content.id, depth=FEED_DEPTH))
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)
     return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)

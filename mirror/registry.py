@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -162,6 +162,18 @@ def fetch_versions(client: httpx.Client, upstream: str, name: str, *, budget: Bu
     finally:
         budget.pages += 1
     return Page(url=url, items=page.items, next_cursor=None)
+
+
+def fetch_document(client: httpx.Client, url: str, *, budget: Budget, missing_ok: bool = False) -> dict | None:
+    """GET one JSON object within the crawl's bounds (a change feed's index or page); None
+    for a 404 when `missing_ok` (the upstream is no mcp-mirror, so has no feed)."""
+    check_upstream_url(url)
+    try:
+        return _fetch(client, url, limits=budget.limits, sleep=budget.sleep, budget=budget, parse=_parse_document)
+    except _NotFound:
+        if missing_ok:
+            return None
+        raise
 
 
 def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None = None,
@@ -323,7 +335,7 @@ class _Wait(tenacity.wait.wait_base):
 
 
 def _fetch(client: httpx.Client, url: str, *, limits: CrawlLimits, sleep: Callable[[float], None],
-           budget: Budget) -> Page:
+           budget: Budget, parse: Callable[[str, bytearray, CrawlLimits], Any] | None = None) -> Any:
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient),
         stop=tenacity.stop_after_attempt(limits.max_retries + 1),
@@ -332,34 +344,59 @@ def _fetch(client: httpx.Client, url: str, *, limits: CrawlLimits, sleep: Callab
         reraise=True,
     )
     try:
-        return retrying(_attempt, client, url, limits, budget)
+        return retrying(_attempt, client, url, limits, budget, parse)
     except _Transient as exc:
         attempts = limits.max_retries + 1
         raise UpstreamError(exc.message, hint=f"{exc.hint}; gave up after {attempts} attempts") from exc
 
 
-def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget) -> Page:
-    budget.check(url)
-    budget.pace(url)
-    try:
-        # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
-        with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}, timeout=budget.timeout(client)) as response:
-            _check_status(url, response)
-            body = _read_body(url, response, limits, budget)
-    except httpx.TimeoutException as exc:
-        budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
-        raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
-                         "the upstream is slow or down; run again later") from exc
-    except httpx.ConnectError as exc:
-        raise _Transient(f"upstream unreachable: {url}: {_describe(exc)}",
-                         "check --upstream and the network, then run again") from exc
-    except httpx.RemoteProtocolError as exc:  # a short read, or a hang-up before any answer
-        raise _Transient(f"upstream cut the response short: {url}: {_describe(exc)}",
-                         "the upstream or the network dropped the connection; run again later") from exc
-    except httpx.HTTPError as exc:  # resets and other transport failures
-        raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
-                         "the upstream or the network dropped the connection; run again later") from exc
-    return _parse_page(url, body, limits)
+def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget,
+             parse: Callable[[str, bytearray, CrawlLimits], Any] | None = None) -> Any:
+    target = url
+    for hop in range(2):  # at most one redirect, and only to the same path with a trailing slash
+        budget.check(url)
+        budget.pace(url)
+        try:
+            # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
+            with client.stream("GET", target, headers={"Accept-Encoding": "gzip"},
+                               timeout=budget.timeout(client)) as response:
+                slashed = _slash_redirect(target, response) if hop == 0 else None
+                if slashed is not None:
+                    target = slashed
+                    continue
+                _check_status(url, response)
+                body = _read_body(url, response, limits, budget)
+        except httpx.TimeoutException as exc:
+            budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
+            raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
+                             "the upstream is slow or down; run again later") from exc
+        except httpx.ConnectError as exc:
+            raise _Transient(f"upstream unreachable: {url}: {_describe(exc)}",
+                             "check --upstream and the network, then run again") from exc
+        except httpx.RemoteProtocolError as exc:  # a short read, or a hang-up before any answer
+            raise _Transient(f"upstream cut the response short: {url}: {_describe(exc)}",
+                             "the upstream or the network dropped the connection; run again later") from exc
+        except httpx.HTTPError as exc:  # resets and other transport failures
+            raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
+                             "the upstream or the network dropped the connection; run again later") from exc
+        return (parse or _parse_page)(url, body, limits)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _slash_redirect(url: str, response: httpx.Response) -> str | None:
+    """Where a plain file server sends a directory's path (`/v0.1/servers` to `/v0.1/servers/`,
+    query kept): the one redirect followed, since it cannot leave the path or the host."""
+    if response.status_code not in (301, 302, 303, 307, 308):
+        return None
+    location = response.headers.get("Location")
+    if not location:
+        return None
+    asked, told = urlsplit(url), urlsplit(urljoin(url, location))
+    if (told.scheme, told.netloc, told.path) != (asked.scheme, asked.netloc, asked.path + "/"):
+        return None
+    if told.query not in ("", asked.query) or told.fragment:
+        return None
+    return urlunsplit((asked.scheme, asked.netloc, told.path, asked.query, ""))
 
 
 def _check_status(url: str, response: httpx.Response) -> None:
@@ -445,7 +482,7 @@ def _too_big(url: str, cap: int, *, announced: int | None = None) -> UpstreamErr
                          hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
 
 
-def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
+def _parse_json(url: str, body: bytearray, limits: CrawlLimits) -> Any:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -460,6 +497,19 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
     # orjson itself refuses more than 1024 levels; only a tighter bound needs the walk
     if limits.max_depth < _ORJSON_DEPTH and json_depth(data, limits.max_depth) > limits.max_depth:
         raise _too_deep(url, limits)
+    return data
+
+
+def _parse_document(url: str, body: bytearray, limits: CrawlLimits) -> Any:
+    data = _parse_json(url, body, limits)
+    if not isinstance(data, dict):
+        raise UpstreamError(f"upstream answered JSON that is not an object for {url}",
+                            hint="is --upstream a tree made by mcp-mirror?")
+    return data
+
+
+def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
+    data = _parse_json(url, body, limits)
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
                             hint="the upstream does not speak the v0.1 list format")

@@ -60,8 +60,10 @@ CREATE TABLE rejected (
 -- watermark: the largest updatedAt among the snapshot's rows, as upstream wrote it (the next
 -- incremental crawl asks for rows updated since it, minus an overlap). since: the
 -- updated_since this crawl sent (NULL for a full crawl). note: why a full crawl ran, or what
--- the crawl noticed (a clock jump, an upstream that ignored updated_since).
+-- the crawl noticed (a clock jump, an upstream that ignored updated_since). source: when the
+-- upstream is another mcp-mirror, the snapshot of its change feed this one equals.
 ALTER TABLE snapshots ADD COLUMN requests INTEGER DEFAULT 0;
 ALTER TABLE snapshots ADD COLUMN watermark VARCHAR;
 ALTER TABLE snapshots ADD COLUMN since VARCHAR;
 ALTER TABLE snapshots ADD COLUMN note VARCHAR;
+ALTER TABLE snapshots ADD COLUMN source INTEGER;

@@ -18,11 +18,11 @@ import duckdb
 import orjson
 
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
-from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot, content_hash, with_latest_flag
+from mirror.models import Change, CrawlRun, Delta, Rejected, Row, Snapshot, content_hash, with_latest_flag
 
 _MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
 _SNAPSHOT_COLUMNS = ("id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected, "
-                     "requests, watermark, since, note")
+                     "requests, watermark, since, note, source")
 # Staging positions of rows an incremental crawl did not fetch: after any crawl position.
 CARRIED = 10**12
 REFETCHED = 2 * 10**12
@@ -192,6 +192,28 @@ class Store:
             "ORDER BY id LIMIT 1", [changed, snapshot_id]).fetchone()
         return Snapshot(*row) if row else self.get_snapshot(snapshot_id)
 
+    def deltas(self, snapshot_id: int, *, depth: int) -> list[Delta]:
+        """What changed in each of the last `depth` snapshots up to `snapshot_id` whose data
+        changed, newest first (the change feed). The first snapshot with data has no delta:
+        followers start from the feed's base."""
+        marks = [int(r[0]) for r in self.con.execute(
+            """SELECT DISTINCT x FROM (SELECT valid_from AS x FROM versions
+                                      UNION ALL SELECT valid_to FROM versions WHERE valid_to IS NOT NULL)
+               WHERE x <= $id ORDER BY x DESC LIMIT $n""", {"id": int(snapshot_id), "n": depth + 1}).fetchall()]
+        found = []
+        for sid, previous in zip(marks, marks[1:], strict=False):
+            changed = self.con.execute(
+                """SELECT v.name, v.version, d.doc FROM versions v JOIN documents d USING (hash)
+                   WHERE v.valid_from = $id
+                   UNION ALL
+                   SELECT v.name, v.version, NULL FROM versions v WHERE v.valid_to = $id AND NOT EXISTS (
+                     SELECT 1 FROM versions w WHERE w.name = v.name AND w.version = v.version AND w.valid_from = $id)
+                   ORDER BY 1, 2""", {"id": sid}).fetchall()
+            found.append(Delta(self.get_snapshot(sid), previous, self.load_changes(sid),
+                               [(name, version, doc.encode() if doc is not None else None)
+                                for name, version, doc in changed]))
+        return found
+
     def save_snapshot(self, run: CrawlRun, *, rows: Sequence[Row], rejected: Sequence[Rejected],
                       changes: Sequence[Change]) -> Snapshot:
         """Record a finished crawl in one transaction: all of it lands, or none of it."""
@@ -218,7 +240,7 @@ class Store:
         with self.transaction():
             self.con.execute(
                 f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0, ?, NULL, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0, ?, NULL, ?, ?, NULL)",
                 [self.next_snapshot_id(), run.started_at, run.finished_at, run.upstream, run.mode, error,
                  run.requests, run.since, run.note],
             )
@@ -459,9 +481,9 @@ class SnapshotWriter:
             "SELECT count(*), count(DISTINCT name), arg_max(updated_at, try_cast(updated_at AS TIMESTAMPTZ)) "
             "FROM incoming").fetchone()
         con.execute(
-            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sid, run.started_at, run.finished_at, run.upstream, run.mode, "ok", None, rows, servers, len(rejected),
-             run.requests, watermark, run.since, run.note],
+             run.requests, watermark, run.since, run.note, run.source],
         )
         con.execute("INSERT INTO documents SELECT DISTINCT hash, doc FROM incoming ON CONFLICT DO NOTHING")
         con.execute(

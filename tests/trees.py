@@ -39,7 +39,8 @@ def publish_site(snapshot: Snapshot, rows: Sequence[Row], out: Path, *, base_url
         return publish(rendered, target)
 
 
-SNAPSHOT_LINE = re.compile(rb"Snapshot \d+ of (<code>[^<]*</code>), finished \S+:\n")
+SNAPSHOT_LINE = re.compile(rb"Snapshot \d+ of <code>[^<]*</code>, finished \S+:\n")
+UPSTREAM_LINE = re.compile(rb"This mirror of <code>[^<]*</code>")
 
 
 def comparable_tree(root: Path) -> dict[str, bytes]:
@@ -52,7 +53,8 @@ def comparable_tree(root: Path) -> dict[str, bytes]:
     - in the state document, the `snapshot`, `content`, `manifest` and `changes` members (ids,
       times and the feed's link); every count and capability stays;
     - in `/v0.1/version`, `git_commit` and `build_time` (the content snapshot's id and time);
-    - on the landing page, the content snapshot's id and finish time.
+    - on the landing page, the content snapshot's id, upstream and finish time; on the 404
+      page, the upstream (a mirror of a mirror names another one).
     """
     root = Path(root).resolve()
     files: dict[str, bytes] = {}
@@ -73,6 +75,8 @@ def comparable_tree(root: Path) -> dict[str, bytes]:
             version.pop("build_time", None)
             data = orjson.dumps(version)
         elif rel == paths.LANDING_PAGE:
-            data = SNAPSHOT_LINE.sub(rb"Snapshot _ of \1, finished _:\n", data)
+            data = SNAPSHOT_LINE.sub(b"Snapshot _ of _, finished _:\n", data)
+        elif rel == paths.NOT_FOUND_PAGE:
+            data = UPSTREAM_LINE.sub(b"This mirror of _", data)
         files[rel] = data
     return files
