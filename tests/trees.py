@@ -9,14 +9,15 @@ from pathlib import Path
 import orjson
 
 from mirror import hosts, paths
-from mirror.models import Row, Snapshot
+from mirror.models import Delta, Row, Snapshot
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Sealed, Site, row_source
 
 
 def site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str, host: str = "nginx",
-         content: Snapshot | None = None) -> Site:
-    return Site(snapshot, row_source(rows), base_url=base_url, profile=hosts.get_profile(host), content=content)
+         content: Snapshot | None = None, deltas: Sequence[Delta] | None = None) -> Site:
+    return Site(snapshot, row_source(rows), base_url=base_url, profile=hosts.get_profile(host), content=content,
+                deltas=None if deltas is None else lambda: list(deltas))
 
 
 def plan_site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str, host: str = "nginx") -> dict[str, bytes]:
@@ -32,8 +33,9 @@ def plan_site(snapshot: Snapshot, rows: Sequence[Row], *, base_url: str, host: s
 
 
 def publish_site(snapshot: Snapshot, rows: Sequence[Row], out: Path, *, base_url: str,
-                 host: str = "nginx", content: Snapshot | None = None) -> PublishResult:
-    rendered = site(snapshot, rows, base_url=base_url, host=host, content=content)
+                 host: str = "nginx", content: Snapshot | None = None,
+                 deltas: Sequence[Delta] | None = None) -> PublishResult:
+    rendered = site(snapshot, rows, base_url=base_url, host=host, content=content, deltas=deltas)
     index = rendered.profile.index_name
     with LocalTarget(out, manifest_path=paths.manifest_file(index), state_path=paths.state_file(index)) as target:
         return publish(rendered, target)
