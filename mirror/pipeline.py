@@ -352,6 +352,9 @@ def _follow_feed(store: Store, plan: CrawlPlan, previous: Snapshot | None, index
                 pages += 1
                 writer.add(admitter.admit(items, start=rows_seen))
                 rows_seen += len(items)
+                if rows_seen > budget.limits.max_rows:
+                    raise UpstreamError(f"the upstream mirror's feed base holds more than {budget.limits.max_rows} "
+                                        f"rows: {urls.tree_file(path)}", hint="the crawl was not saved")
                 if progress:
                     progress(f"read {pages} of {len(feed.base)} base pages of the upstream mirror, {rows_seen} rows")
         else:
@@ -360,6 +363,9 @@ def _follow_feed(store: Store, plan: CrawlPlan, previous: Snapshot | None, index
                 for path in delta_pages:
                     page = registry.fetch_document(http, urls.tree_file(path), budget=budget)
                     pages += 1
+                    if len(final) > budget.limits.max_rows:
+                        raise UpstreamError(f"the upstream mirror's deltas hold more than {budget.limits.max_rows} "
+                                            f"rows: {urls.tree_file(path)}", hint="the crawl was not saved")
                     for record in page.get("rows") if isinstance(page.get("rows"), list) else []:
                         if isinstance(record, dict) and isinstance(record.get("name"), str) \
                                 and isinstance(record.get("version"), str):

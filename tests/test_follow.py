@@ -139,3 +139,24 @@ def test_the_state_document_links_the_feed_and_deltas_name_their_snapshot(chain)
     assert sum(orjson.loads((root / p / "index.html").read_bytes())["metadata"]["count"]
                for p in index["base"]["pages"]) == \
         index["base"]["rows"] == 120
+
+
+@pytest.mark.parametrize("pages", [["https://evil.example/v0.1/x/mcp-mirror/changes/1-0"],
+                                   ["v0.1/x/mcp-mirror/changes/../../../../etc/passwd"], "not a list"])
+def test_a_feed_that_names_anything_but_its_own_pages_is_refused_in_one_line(tmp_path, pages):
+    root = tmp_path / "tree"
+    feed = root / "v0.1" / "x" / "mcp-mirror" / "changes"
+    feed.mkdir(parents=True)
+    (feed / "index.html").write_bytes(orjson.dumps({"snapshot": {"id": 3}, "base": {"pages": pages}, "deltas": []}))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        follower = Settings(upstream=f"http://127.0.0.1:{server.server_address[1]}", db=tmp_path / "f.duckdb")
+        with pytest.raises(pipeline.MirrorError, match=r"change feed is malformed \(a page is not a feed page path\)"):
+            pipeline.crawl(follower)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with open_store(follower.db) as store:
+        assert [s.outcome for s in store.list_snapshots()] == ["failed"]
