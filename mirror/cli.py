@@ -97,20 +97,33 @@ def make_settings(**values: Any) -> Settings:
         raise UsageError(f"--{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
+class _ProgressLine:
+    """What pipeline reports progress to: a message, and pages done out of those expected."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self.bar, self.task = bar, task
+
+    def __call__(self, message: str) -> None:
+        self.bar.update(self.task, description=printable(message))
+
+    def count(self, done: int, total: int | None) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+
 @contextmanager
-def progress_display() -> Iterator[Callable[[str], None] | None]:
-    """A live progress line on stderr (rich: spinner, message, time so far) when a person is
-    watching; nothing at all when stderr is not a terminal (cron, CI, pipes)."""
+def progress_display() -> Iterator[_ProgressLine | None]:
+    """A live progress bar on stderr (rich: spinner, message, a bar where the number of pages
+    can be told, time so far) when a person is watching; nothing at all when stderr is not a
+    terminal (cron, CI, pipes)."""
     if not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("starting", total=None)
-        yield lambda message: bar.update(task, description=printable(message))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        yield _ProgressLine(bar, bar.add_task("starting", total=None))
 
 
 @click.group(cls=MirrorGroup, context_settings={"help_option_names": ["-h", "--help"]})

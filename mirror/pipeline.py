@@ -36,6 +36,14 @@ Progress = Callable[[str], None]
 T = TypeVar("T")
 
 
+def _count(progress: Progress | None, done: int, total: int | None) -> None:
+    """Pages done out of those expected, for a progress display that draws a bar (its
+    `count` method; a plain callable only gets the messages)."""
+    count = getattr(progress, "count", None)
+    if callable(count):
+        count(done, total)
+
+
 @dataclass(frozen=True)
 class CrawlPlan:
     """Which crawl to run and why: `full` fetches every row (the only way to see a row vanish
@@ -223,6 +231,9 @@ def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: 
             rows_seen += len(page.items)
             if progress:
                 progress(f"crawled {pages} pages, {rows_seen} rows")
+                # a full crawl's pages are about the last snapshot's rows over the page size
+                _count(progress, pages, None if incremental or previous is None
+                       else max(pages, previous.rows // registry.PAGE_LIMIT + 1))
         if incremental:
             writer.carry_over(previous.id, returned)
             unsure = {r.name for r in admitter.rejected if r.name}
@@ -357,6 +368,7 @@ def _follow_feed(store: Store, plan: CrawlPlan, previous: Snapshot | None, index
                                         f"rows: {urls.tree_file(path)}", hint="the crawl was not saved")
                 if progress:
                     progress(f"read {pages} of {len(feed.base)} base pages of the upstream mirror, {rows_seen} rows")
+                    _count(progress, pages, len(feed.base))
         else:
             final: dict[tuple[str, str], Any] = {}
             for _, _, delta_pages in chain:

@@ -229,8 +229,10 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     with progress_display() as progress:
         progress("crawled 3 pages, 300 rows\x1b[2J")
+        progress.count(3, 7)
     drawn = capsys.readouterr().err
     assert "crawled 3 pages, 300 rows\\x1b[2J" in drawn and "\x1b[2J" not in drawn
+    assert "3/7" in drawn
 
 
 def test_a_crawl_in_a_pipe_prints_no_progress(settings):

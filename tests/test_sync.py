@@ -199,3 +199,24 @@ def test_snapshots_lists_mode_requests_and_why(tmp_path):
                                               ("full", "2 requests")]
     assert [f[-1].split(" (")[0] for f in fields] == ["no full snapshot yet", fields[1][-1].split(" (")[0], "--full"]
     assert fields[1][-1].startswith("rows updated since ")
+
+
+def test_a_full_crawl_reports_pages_out_of_those_expected(tmp_path):
+    class Recorder:
+        def __init__(self):
+            self.messages, self.counts = [], []
+
+        def __call__(self, message):
+            self.messages.append(message)
+
+        def count(self, done, total):
+            self.counts.append((done, total))
+
+    with FakeUpstream(registry_of(250)) as upstream:
+        settings = settings_for(upstream, tmp_path, "mirror")
+        first, again = Recorder(), Recorder()
+        pipeline.crawl(settings, progress=first)
+        pipeline.crawl(settings, full=True, progress=again)
+    assert first.counts == [(1, None), (2, None), (3, None)]  # nothing to go by yet
+    assert again.counts == [(1, 3), (2, 3), (3, 3)]  # the last snapshot's 250 rows: 3 pages
+    assert again.messages[-1] == "crawled 3 pages, 250 rows"
