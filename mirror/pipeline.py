@@ -196,6 +196,8 @@ def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None
                                                missing_ok=True)
             if feed is not None:
                 return _follow_feed(store, plan, previous, feed, http, budget, settings, progress, run)
+            if plan.mode == "full":
+                _refuse_a_tree_without_feed(http, budget, settings.upstream)
             try:
                 return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
             except _IgnoredSince as exc:
@@ -283,6 +285,17 @@ def _finish(writer: Any, crawl_run: CrawlRun, previous: Snapshot | None, rejecte
         counts.update(change.kind for change in changes)
         writer.record_changes(changes)
     return _Landed(writer.commit(crawl_run, rejected=rejected), dict(counts))
+
+
+def _refuse_a_tree_without_feed(http: httpx.Client, budget: registry.Budget, upstream: str) -> None:
+    """A tree an older mcp-mirror made for a host that cannot route queries has no feed, and its
+    list holds the latest versions only: crawling it would make a wrong mirror, so say so."""
+    state = registry.fetch_document(http, paths.Urls(upstream).state(), budget=budget, missing_ok=True)
+    host = state.get("host") if isinstance(state, dict) else None
+    if isinstance(host, dict) and host.get("queryRouting") is False:
+        raise UpstreamError(f"{upstream} is an mcp-mirror tree for a host without query routing and without a "
+                            "change feed: its list holds only the latest versions",
+                            hint="render it again with this mcp-mirror, which adds the feed, or crawl its upstream")
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,12 @@ def test_a_feed_that_names_anything_but_its_own_pages_is_refused_in_one_line(tmp
         server.server_close()
     with open_store(follower.db) as store:
         assert [s.outcome for s in store.list_snapshots()] == ["failed"]
+
+
+def test_a_static_tree_without_a_feed_is_refused_rather_than_mirrored_wrong(chain, tmp_path):
+    _, first, second, _ = chain
+    import shutil
+
+    shutil.rmtree(first.out.resolve() / paths.feed_dir())  # as an older mcp-mirror rendered it
+    with pytest.raises(pipeline.MirrorError, match="without query routing and without a change feed"):
+        pipeline.crawl(second)

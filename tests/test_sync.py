@@ -53,8 +53,8 @@ def test_an_incremental_run_fetches_about_n_over_limit_pages_and_equals_a_full_c
     with FakeUpstream(registry_of(500)) as upstream:
         settings = settings_for(upstream, tmp_path, "mirror")
         first = pipeline.build(settings)
-        # is it another mcp-mirror (its change feed: 404), then 5 pages and an empty one
-        assert (first.crawl.snapshot.mode, first.crawl.snapshot.requests) == ("full", 7)
+        # is it another mcp-mirror (its change feed and state document: 404), then 5 pages and an empty one
+        assert (first.crawl.snapshot.mode, first.crawl.snapshot.requests) == ("full", 8)
         registry = upstream.registry
         changes = 150
         for i in range(0, changes, 3):  # a new version (moves isLatest), an edit and a deprecation
@@ -194,9 +194,9 @@ def test_snapshots_lists_mode_requests_and_why(tmp_path):
             assert done.exit_code == 0, done.output
         listed = runner.invoke(cli, ["snapshots", "--db", str(settings.db)]).output.splitlines()
     fields = [line.split("\t") for line in listed]
-    # a full crawl also asks whether the upstream is another mcp-mirror (its change feed)
-    assert [(f[2], f[3]) for f in fields] == [("full", "2 requests"), ("incremental", "1 requests"),
-                                              ("full", "2 requests")]
+    # a full crawl also asks whether the upstream is another mcp-mirror (its feed and state)
+    assert [(f[2], f[3]) for f in fields] == [("full", "3 requests"), ("incremental", "1 requests"),
+                                              ("full", "3 requests")]
     assert [f[-1].split(" (")[0] for f in fields] == ["no full snapshot yet", fields[1][-1].split(" (")[0], "--full"]
     assert fields[1][-1].startswith("rows updated since ")
 
