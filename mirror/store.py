@@ -435,16 +435,24 @@ class SnapshotWriter:
         for name, position, doc in flagged:
             by_name[name].append((int(position), doc))
         refetch = set(unsure) & set(names)
+        flips: dict[str, list[Any]] = {"position": [], "doc": [], "hash": []}
         for name, rows in by_name.items():
             fetched = [r for r in rows if r[0] < CARRIED or r[0] >= REFETCHED]
             carried = [r for r in rows if CARRIED <= r[0] < REFETCHED]
             if len(fetched) == 1:
                 for position, doc in carried:
                     flipped = with_latest_flag(doc.encode(), False)
-                    self.con.execute("UPDATE incoming SET is_latest = false, doc = ?, hash = ? WHERE position = ?",
-                                     [flipped.decode(), content_hash(flipped), position])
+                    flips["position"].append(position)
+                    flips["doc"].append(flipped.decode())
+                    flips["hash"].append(content_hash(flipped))
             elif len(fetched) > 1 or len(carried) != 1:
                 refetch.add(name)
+        if flips["position"]:
+            self.con.execute("CREATE OR REPLACE TABLE flips (position BIGINT, doc VARCHAR, hash VARCHAR)")
+            _insert_columns(self.con, "flips", flips)
+            self.con.execute("UPDATE incoming SET is_latest = false, doc = f.doc, hash = f.hash FROM flips f "
+                             "WHERE incoming.position = f.position")
+            self.con.execute("DROP TABLE flips")
         return sorted(refetch)
 
     def replace_server(self, name: str, admitted: Sequence[tuple[int, Row]]) -> None:
