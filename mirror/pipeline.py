@@ -189,7 +189,8 @@ def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None
 
         try:
             # Another mcp-mirror is followed through its change feed. Whether the upstream is
-            # one is asked on full crawls only (one request), then known from the snapshot.
+            # one is asked on full crawls only (its feed, then its state: two requests), then
+            # known from the snapshot's `source`.
             feed = None
             if plan.mode == "full" or (previous is not None and previous.source is not None):
                 feed = registry.fetch_document(http, paths.Urls(settings.upstream).feed(), budget=budget,
