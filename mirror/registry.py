@@ -8,6 +8,7 @@ UpstreamError naming the URL; transient ones are retried with backoff and jitter
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import time
@@ -360,6 +361,8 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
             # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
             with client.stream("GET", target, headers={"Accept-Encoding": "gzip"},
                                timeout=budget.timeout(client)) as response:
+                if response.status_code != 200:
+                    _drain(response, budget, url)
                 slashed = _slash_redirect(target, response) if hop == 0 else None
                 if slashed is not None:
                     target = slashed
@@ -381,6 +384,23 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
                              "the upstream or the network dropped the connection; run again later") from exc
         return (parse or _parse_page)(url, body, limits)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_DRAIN_BYTES = 64 * 1024
+
+
+def _drain(response: httpx.Response, budget: Budget, url: str) -> None:
+    """Read a small error or redirect body to its end before the response is closed: closing a
+    connection with unread bytes resets it, and the server sees the reset as its own error."""
+    if response.is_stream_consumed:
+        return
+    seen = 0
+    with contextlib.suppress(httpx.HTTPError):
+        for raw in response.iter_raw():
+            seen += len(raw)
+            if seen > _DRAIN_BYTES:
+                return
+            budget.check(url)
 
 
 def _slash_redirect(url: str, response: httpx.Response) -> str | None:
