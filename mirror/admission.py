@@ -32,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from mirror import paths
-from mirror.models import Rejected, Row, json_depth, row_from_item
+from mirror.models import Rejected, Row, json_depth, parse_time, row_from_item
 
 MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more than 254
 # Every admitted document is copied into about 16 files (version, latest and list views,
@@ -87,6 +87,19 @@ class Admitter:
             self._candidates.append(_Candidate(position, row.name, row.version, row.published_sort_key))
             admitted.append((position, row))
         return admitted
+
+    def add_known(self, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
+        """Rows admitted by an earlier crawl and carried into this snapshot, as
+        (position, name, version, publishedAt): they take part in the collision rules
+        exactly as if this crawl had fetched them."""
+        for position, name, version, published in rows:
+            when = parse_time(published).timestamp() if published else 0.0
+            self._candidates.append(_Candidate(position, name, version, (when, version)))
+
+    def forget(self, name: str) -> None:
+        """Drop what was admitted or refused of a server that is being fetched again whole."""
+        self._candidates = [c for c in self._candidates if c.name != name]
+        self.rejected = [r for r in self.rejected if r.name != name]
 
     def settle(self, smallest: Smallest) -> dict[int, str]:
         """Losing positions and their reasons."""

@@ -7,7 +7,8 @@ code; stdout carries results only, so it can be piped.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from mirror.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_DB,
     DEFAULT_OUT,
+    DEFAULT_RATE,
     DEFAULT_UPSTREAM,
     Settings,
 )
@@ -50,6 +52,18 @@ def deadline_option(f: Callable) -> Callable:
     return click.option("--deadline", envvar="MCP_MIRROR_DEADLINE", default=3600.0, show_default=True, type=float,
                         help="Seconds the whole crawl may take, retries included; past it the crawl stops and "
                              "nothing is saved (env MCP_MIRROR_DEADLINE).")(f)
+
+
+def sync_options(f: Callable) -> Callable:
+    """--full, --full-every and --rate: how a crawl keeps the mirror current."""
+    f = click.option("--rate", envvar="MCP_MIRROR_RATE", default=DEFAULT_RATE, show_default=True, type=float,
+                     help="Requests a minute sent to the upstream, at most (upstream allows about 180 a minute "
+                          "per address; env MCP_MIRROR_RATE).")(f)
+    f = click.option("--full-every", envvar="MCP_MIRROR_FULL_EVERY", default="24h", show_default=True,
+                     help="Crawl in full when the last full crawl is older than this (90s, 30m, 24h, 7d); "
+                          "a full crawl is what finds rows that vanished upstream (env MCP_MIRROR_FULL_EVERY).")(f)
+    return click.option("--full", is_flag=True,
+                        help="Crawl every row now instead of the rows updated since the last crawl.")(f)
 
 
 def db_option(f: Callable) -> Callable:
@@ -83,16 +97,33 @@ def make_settings(**values: Any) -> Settings:
         raise UsageError(f"--{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
-def progress_printer() -> Callable[[str], None] | None:
-    """Progress on one rewritten stderr line, only when a person is watching."""
+class _ProgressLine:
+    """What pipeline reports progress to: a message, and pages done out of those expected."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self.bar, self.task = bar, task
+
+    def __call__(self, message: str) -> None:
+        self.bar.update(self.task, description=printable(message))
+
+    def count(self, done: int, total: int | None) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+
+@contextmanager
+def progress_display() -> Iterator[_ProgressLine | None]:
+    """A live progress bar on stderr (rich: spinner, message, a bar where the number of pages
+    can be told, time so far) when a person is watching; nothing at all when stderr is not a
+    terminal (cron, CI, pipes)."""
     if not sys.stderr.isatty():
-        return None
-    return lambda message: click.echo(f"\r\033[K{message}", err=True, nl=False)
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-
-def end_progress(progress: Callable[[str], None] | None) -> None:
-    if progress:
-        click.echo("\r\033[K", err=True, nl=False)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        yield _ProgressLine(bar, bar.add_task("starting", total=None))
 
 
 @click.group(cls=MirrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,24 +140,24 @@ def cli() -> None:
 @upstream_option
 @db_option
 @deadline_option
-@click.option("--full", is_flag=True,
-              help="Crawl every row so removals are detected (every crawl is full today).")
-def crawl(upstream: str, db: Path, deadline: float, full: bool) -> None:
+@sync_options
+def crawl(upstream: str, db: Path, deadline: float, full: bool, full_every: str, rate: float) -> None:
     """Crawl the upstream registry into a new snapshot.
 
-    Fetches every row of GET {upstream}/v0.1/servers (deleted rows included) and stores
-    it as one snapshot: the whole crawl lands, or nothing does.
+    The first crawl, and one every --full-every, fetches every row of GET
+    {upstream}/v0.1/servers (deleted rows included); the others ask only for the rows
+    updated since the last crawl (updated_since) and carry the rest over. Either way the
+    snapshot lands whole, or nothing does.
 
     Example: mcp-mirror crawl --upstream https://registry.modelcontextprotocol.io
     """
-    progress = progress_printer()
-    try:
-        result = pipeline.crawl(make_settings(upstream=upstream, db=db, deadline=deadline), progress=progress)
-    finally:
-        end_progress(progress)
+    settings = make_settings(upstream=upstream, db=db, deadline=deadline, full_every=full_every, rate=rate)
+    with progress_display() as progress:
+        result = pipeline.crawl(settings, full=full, progress=progress)
+    warn(result.warnings)
     snap = result.snapshot
-    click.echo(f"snapshot {snap.id}: {snap.rows} rows, {snap.servers} servers, "
-               f"{result.changes} changes, {snap.rejected} rejected ({result.pages} pages from {snap.upstream})")
+    click.echo(f"snapshot {snap.id} ({snap.mode}): {snap.rows} rows, {snap.servers} servers, "
+               f"{result.changes} changes, {snap.rejected} rejected ({snap.requests} requests to {snap.upstream})")
 
 
 @cli.command()
@@ -190,12 +221,9 @@ def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | 
 
     Example: mcp-mirror render --out site --base-url https://example.org/mcp --profile netlify
     """
-    progress = progress_printer()
-    try:
+    with progress_display() as progress:
         result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, profile=profile),
                                  snapshot_id=snapshot_id, progress=progress)
-    finally:
-        end_progress(progress)
     warn(result.warnings)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
@@ -213,27 +241,26 @@ def warn(lines: Iterable[str]) -> None:
 @site_options
 @profile_option
 @deadline_option
-@click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
+@sync_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float, full: bool,
-          as_json: bool) -> None:
-    """Crawl, diff and render in one go, then print a summary.
+          full_every: str, rate: float, as_json: bool) -> None:
+    """Crawl (incrementally once a full snapshot exists), diff and render, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
     """
-    progress = progress_printer()
-    try:
-        result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile,
-                                              deadline=deadline), progress=progress)
-    finally:
-        end_progress(progress)
-    warn(result.render.warnings)
+    settings = make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile,
+                             deadline=deadline, full_every=full_every, rate=rate)
+    with progress_display() as progress:
+        result = pipeline.build(settings, full=full, progress=progress)
+    warn([*result.crawl.warnings, *result.render.warnings])
     s = result.summary
     if as_json:
         click.echo(orjson.dumps(s).decode())
         return
     changes = ", ".join(f"{n} {kind}" for kind, n in s["changes"].items()) or "none"
-    click.echo(f"snapshot {s['snapshot']}: {s['rows']} rows, {s['servers']} servers from {upstream}")
+    click.echo(f"snapshot {s['snapshot']} ({s['mode']}, {s['requests']} requests): {s['rows']} rows, "
+               f"{s['servers']} servers from {upstream}")
     click.echo(f"changes: {changes}")
     click.echo(f"rejected entries: {s['rejected']}" + (" (see `mcp-mirror diff`)" if s["rejected"] else ""))
     click.echo(f"files: {s['files_written']} written, {s['files_unchanged']} unchanged, "
@@ -312,6 +339,36 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "csv"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object a line, documents nested; parquet and csv: documents as JSON text.")
+@click.option("--changes", is_flag=True, help="Export the change records instead of the versions.")
+@click.option("--snapshot", "snapshot_id", type=int,
+              help="Snapshot id (default: the latest for versions, every snapshot for --changes).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: versions-<id>.<format> or changes.<format>).")
+def export(db: Path, fmt: str, changes: bool, snapshot_id: int | None, output: Path | None) -> None:
+    """Export a snapshot's versions, or the change records, for loading elsewhere.
+
+    Written by DuckDB's own writers; the columns are listed in the README
+    (Keeping a mirror current).
+
+    Example: mcp-mirror export --format parquet -o registry.parquet
+    """
+    settings = make_settings(db=db)
+    if output is None:
+        if changes:
+            output = Path(f"changes{'' if snapshot_id is None else f'-{snapshot_id}'}.{fmt}")
+        else:
+            from mirror.store import open_store
+
+            with open_store(settings.db, create=False) as store:
+                output = Path(f"versions-{store.ok_snapshot(snapshot_id).id}.{fmt}")
+    result = pipeline.export(settings, output, fmt=fmt, snapshot_id=snapshot_id, changes=changes)
+    click.echo(f"{result.rows} rows ({result.what}) -> {result.path}")
+
+
 @cli.command("host-config")
 @click.argument("profile", type=click.Choice(list(hosts.PROFILES)))
 @site_options
@@ -336,14 +393,16 @@ def host_config(profile: str, out: Path, base_url: str, sidecar: str) -> None:
 @cli.command()
 @db_option
 def snapshots(db: Path) -> None:
-    """List snapshots, one line each: id, finish time, outcome, rows, servers, rejected, upstream."""
+    """List snapshots, one line each: id, finish time, mode, requests, rows, servers, rejected,
+    upstream, outcome, and why a crawl was full or what it noticed."""
     from mirror.store import open_store
 
     with open_store(make_settings(db=db).db, create=False) as store:
         for s in store.list_snapshots():
-            outcome = s.outcome if s.outcome == "ok" else f"failed: {s.error}"
-            click.echo(f"{s.id}\t{s.finished_at}\t{s.rows} rows\t{s.servers} servers\t{s.rejected} rejected\t"
-                       f"{s.upstream}\t{outcome}")
+            outcome = s.outcome if s.outcome == "ok" else f"failed: {printable(s.error or '')}"
+            note = f"\t{printable(s.note)}" if s.note else ""
+            click.echo(f"{s.id}\t{s.finished_at}\t{s.mode}\t{s.requests} requests\t{s.rows} rows\t"
+                       f"{s.servers} servers\t{s.rejected} rejected\t{s.upstream}\t{outcome}{note}")
 
 
 @cli.command()

@@ -7,6 +7,11 @@ full page (so an exact multiple of `limit` ends with an empty page), deleted ver
 hidden unless asked for, `updated_since` forcing them in, Huma-style problem+json errors,
 308 on a trailing slash, and `%2F`-encoded names in path segments.
 
+Its writes (`publish`, `edit`, `set_status`) move `updatedAt` and `isLatest` the way upstream's
+do (§6): the changed row's updatedAt is bumped, while a version that gains or loses
+isLatest because another one was published or changed status keeps its updatedAt, so
+`updated_since` alone never shows that flip.
+
     python -m mirror.fake_upstream --port 8765 [--data FILE] [--prefix /x]
 """
 
@@ -19,6 +24,7 @@ import html
 import re
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -164,6 +170,39 @@ class _Query:
             raise _Problem(422, "validation failed", self.errors)
 
 
+_SEMVER = re.compile(r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
+
+
+def _semver_key(version: str) -> tuple | None:
+    """A sort key for a semantic version (build metadata ignored, pre-releases before the release)."""
+    match = _SEMVER.fullmatch(version)
+    if not match:
+        return None
+    major, minor, patch, pre = match.groups()
+    if pre is None:
+        return (int(major), int(minor), int(patch), 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (int(major), int(minor), int(patch), 0, parts)
+
+
+def compare_versions(a: dict, b: dict) -> int:
+    """Upstream's CompareVersions of two entries: both semver, by semver; neither, by publish
+    time; one semver, it wins. -1, 0 or 1."""
+    ka, kb = _semver_key(_fields(a)[1]), _semver_key(_fields(b)[1])
+    if ka is not None and kb is not None:
+        return (ka > kb) - (ka < kb)
+    if ka is None and kb is None:
+        pa, pb = _published(a), _published(b)
+        return (pa > pb) - (pa < pb)
+    return 1 if ka is not None else -1
+
+
+def go_time(when: datetime) -> str:
+    """A time as Go's RFC3339Nano writes a PostgreSQL timestamp: µs, trailing zeros trimmed."""
+    text = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"
+
+
 class FakeRegistry:
     """Pure request handler over a list of ServerResponse dicts (no sockets)."""
 
@@ -171,8 +210,89 @@ class FakeRegistry:
         self.entries = entries
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.requests: list[str] = []
+        self.user_agents: list[str | None] = []  # the User-Agent of each request, as _Handler saw it
         self.fail_next: list[tuple[int, bytes, str]] = []
+        self.ignore_updated_since = False  # behave like a host that drops query strings it does not know
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests may step time themselves
         self._lock = threading.Lock()
+        self._last_time = _EPOCH
+
+    # -- writes, as upstream's service layer makes them ------------------------------
+
+    def now(self) -> str:
+        """The registry's clock: wall time, strictly increasing (two writes never share a time)."""
+        when = max(self.clock(), self._last_time + timedelta(microseconds=1))
+        self._last_time = when
+        return go_time(when)
+
+    def _find(self, name: str, version: str) -> dict:
+        for entry in self.entries:
+            if _fields(entry)[:2] == (name, version):
+                return entry
+        raise KeyError((name, version))
+
+    def _official(self, entry: dict) -> dict:
+        return entry.setdefault("_meta", {}).setdefault(OFFICIAL, {})
+
+    def publish(self, server: dict) -> dict:
+        """Publish a new version: it is latest iff it compares above the current latest, and
+        the old latest loses the flag with its updatedAt untouched (UnmarkAsLatest)."""
+        with self._lock:
+            when = self.now()
+            entry = {"server": server, "_meta": {OFFICIAL: {
+                "status": "active", "statusChangedAt": when, "publishedAt": when, "updatedAt": when,
+                "isLatest": False}}}
+            siblings = [e for e in self.entries if _fields(e)[0] == server["name"]]
+            current = [e for e in siblings if _fields(e)[2].get("isLatest") is True]
+            if not current or all(compare_versions(entry, c) > 0 for c in current):
+                for old in current:
+                    self._official(old)["isLatest"] = False
+                self._official(entry)["isLatest"] = True
+            self.entries.append(entry)
+            return entry
+
+    def edit(self, name: str, version: str, **fields: object) -> dict:
+        """An admin edit (PUT): the server object changes and updatedAt moves."""
+        with self._lock:
+            entry = self._find(name, version)
+            entry["server"].update(fields)
+            self._official(entry)["updatedAt"] = self.now()
+            return entry
+
+    def set_status(self, name: str, version: str, status: str, message: str | None = None) -> dict:
+        """A status change: updatedAt moves (statusChangedAt only if the status did), then
+        the latest is recomputed over the server (recalculateLatest, #1201) without touching
+        the updatedAt of the versions whose flag moves."""
+        with self._lock:
+            entry = self._find(name, version)
+            official = self._official(entry)
+            when = self.now()
+            if official.get("status") != status:
+                official["statusChangedAt"] = when
+            official["status"] = status
+            official.pop("statusMessage", None)
+            if message:
+                official["statusMessage"] = message
+            official["updatedAt"] = when
+            self._recalculate_latest(name)
+            return entry
+
+    def remove(self, name: str, version: str) -> None:
+        """A row vanishing outright (upstream never does this through its API, but a database
+        repair can): only a full crawl can notice."""
+        with self._lock:
+            self.entries.remove(self._find(name, version))
+
+    def _recalculate_latest(self, name: str) -> None:
+        """The highest non-deleted version is latest; if every one is deleted, the highest."""
+        siblings = [e for e in self.entries if _fields(e)[0] == name]
+        live = [e for e in siblings if _not_deleted(e)] or siblings
+        best = live[0]
+        for candidate in live[1:]:
+            if compare_versions(candidate, best) > 0:
+                best = candidate
+        for entry in siblings:
+            self._official(entry)["isLatest"] = entry is best
 
     def handle(self, method: str, target: str) -> Response:
         with self._lock:
@@ -238,7 +358,7 @@ class FakeRegistry:
         include_deleted = query.boolean("include_deleted")
         query.validate()
         since = None
-        if raw_since := query.get("updated_since"):
+        if (raw_since := query.get("updated_since")) and not self.ignore_updated_since:
             since = parse_rfc3339(raw_since)
             if since is None:
                 raise _Problem(400, _BAD_SINCE)
@@ -302,6 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _serve(self) -> None:
+        self.server.registry.user_agents.append(self.headers.get("User-Agent"))
         status, headers, body = self.server.registry.handle(self.command, self.path)
         if self.command not in ("GET", "HEAD"):
             headers = {**headers, "Connection": "close"}  # a request body we never read

@@ -160,7 +160,12 @@ class CrawlRun:
     started_at: str
     finished_at: str
     upstream: str
-    mode: str = "full"
+    mode: str = "full"  # full | incremental
+    requests: int = 0  # HTTP requests sent, retries included
+    watermark: str | None = None  # largest updatedAt of the snapshot's rows
+    since: str | None = None  # the updated_since an incremental crawl sent
+    note: str | None = None  # why a full crawl ran, or what the crawl noticed
+    source: int | None = None  # the upstream mirror's feed snapshot this one equals
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,23 @@ class Snapshot:
     rows: int
     servers: int
     rejected: int
+    requests: int = 0
+    watermark: str | None = None
+    since: str | None = None
+    note: str | None = None
+    source: int | None = None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed in one snapshot whose data changed, for the change feed: its change
+    records, and each (name, version) whose document changed (None: gone from the snapshot).
+    `previous` is the snapshot whose data it changes."""
+
+    snapshot: Snapshot
+    previous: int
+    changes: list[Change]
+    rows: list[tuple[str, str, bytes | None]]
 
 
 def is_visible(row: Row) -> bool:
@@ -186,6 +208,14 @@ def latest_row(rows: Iterable[Row]) -> Row | None:
     """The version flagged isLatest; upstream breaks ties by newest publishedAt."""
     flagged = [row for row in rows if row.is_latest]
     return max(flagged, key=lambda row: row.published_sort_key) if flagged else None
+
+
+def with_latest_flag(doc: bytes, flag: bool) -> bytes:
+    """The document with official isLatest set to `flag`, every other byte as it was (orjson
+    keeps key order, and upstream documents are compact JSON as orjson writes them)."""
+    item = orjson.loads(doc)
+    item["_meta"][OFFICIAL]["isLatest"] = flag
+    return orjson.dumps(item)
 
 
 def content_hash(doc: bytes) -> str:

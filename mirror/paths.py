@@ -192,6 +192,30 @@ def rows_index_file(index: str = DEFAULT_VIEW) -> str:
     return view_file(extension_dir("rows"), index=index)
 
 
+def feed_dir() -> str:
+    """The change feeds: /v0.1/x/mcp-mirror/changes, for mirrors that follow this one."""
+    return extension_dir("changes")
+
+
+def feed_index_file(index: str = DEFAULT_VIEW) -> str:
+    return view_file(feed_dir(), index=index)
+
+
+def feed_delta_dir(snapshot_id: int, part: int) -> str:
+    """The API path of one page of what changed in a snapshot (its file is P/index.json like
+    every API path's, so every host profile serves it); a snapshot's pages never change."""
+    return f"{feed_dir()}/{snapshot_id}-{part}"
+
+
+def feed_base_dir(token: str) -> str:
+    """One page of every row of the snapshot, named by what it holds, so unchanged pages keep their name."""
+    return f"{feed_dir()}/base/{token}"
+
+
+# What a follower may fetch from a feed index: only pages of a feed, never any other URL.
+FEED_PAGE_RE = re.compile(r"v0\.1/x/mcp-mirror/changes/(?:base/[0-9a-f]{32}|[0-9]{1,12}-[0-9]{1,6})")
+
+
 def manifest_file(index: str = DEFAULT_VIEW) -> str:
     return view_file(extension_dir("manifest"), index=index)
 
@@ -228,6 +252,13 @@ class Urls:
 
     def state(self) -> str:
         return self.api(*EXTENSION, "state")
+
+    def feed(self) -> str:
+        return self.api(*EXTENSION, "changes")
+
+    def tree_file(self, path: str) -> str:
+        """A file of a tree made by this tool, by its path relative to the base."""
+        return f"{self.base.rstrip('/')}/{path}"
 
 
 def server_url(base_url: str, name: str, version: str | None = None) -> str:

@@ -8,6 +8,7 @@ UpstreamError naming the URL; transient ones are retried with backoff and jitter
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import time
@@ -17,19 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 import orjson
 import tenacity
 from pydantic import ValidationError
 
-from mirror import __version__, paths
+from mirror import __url__, __version__, paths
 from mirror.errors import UpstreamError, UsageError
 from mirror.models import ServerListPage, json_depth
 
 PAGE_LIMIT = 100
-USER_AGENT = f"mcp-mirror/{__version__} (static mirror of the MCP Registry)"
+USER_AGENT = f"mcp-mirror/{__version__} (+{__url__}; static mirror of the MCP Registry)"
 MiB = 2**20
 _INFLATE_STEP = 256 * 1024  # bytes inflated per call: bounds the memory a gzip bomb costs above the cap
 
@@ -54,6 +55,9 @@ class CrawlLimits:
     backoff_base         0.5 s     full jitter: wait uniform(0, min(backoff_max, base * 2**n))
     backoff_max          30 s
     retry_after_cap      300 s     longest wait a Retry-After can impose
+    rate                 None      requests a minute, paced by a token bucket of `burst` requests
+    burst                10        (None: unpaced; `mcp-mirror` itself sends --rate, default 120,
+                                   under upstream's ~180 a minute per address)
     """
 
     deadline: float = 3600.0
@@ -69,6 +73,8 @@ class CrawlLimits:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_cap: float = 300.0
+    rate: float | None = None
+    burst: int = 10
 
 
 DEFAULT_LIMITS = CrawlLimits()
@@ -141,17 +147,48 @@ def fetch_servers_page(client: httpx.Client, url: str, *, limits: CrawlLimits = 
                        sleep: Callable[[float], None] = time.sleep) -> Page:
     """GET one list page within `limits`, retrying transient failures with jittered backoff."""
     check_upstream_url(url)
-    return _fetch(client, url, limits=limits, sleep=sleep, budget=_Budget.start(limits))
+    return _fetch(client, url, limits=limits, sleep=sleep, budget=Budget.start(limits, sleep))
+
+
+def fetch_versions(client: httpx.Client, upstream: str, name: str, *, budget: Budget) -> Page:
+    """Every version of one server, deleted ones included (`/versions?include_deleted=true`);
+    no page when upstream has none left (404). For the servers an incremental crawl cannot
+    settle from the rows it got (isLatest moved to a row whose updatedAt upstream left alone)."""
+    check_upstream_url(upstream)
+    url = f"{paths.Urls(upstream).versions(name)}?include_deleted=true"
+    try:
+        page = _fetch(client, url, limits=budget.limits, sleep=budget.sleep, budget=budget)
+    except _NotFound:
+        return Page(url=url, items=[], next_cursor=None)
+    finally:
+        budget.pages += 1
+    return Page(url=url, items=page.items, next_cursor=None)
+
+
+def fetch_document(client: httpx.Client, url: str, *, budget: Budget, missing_ok: bool = False) -> dict | None:
+    """GET one JSON object within the crawl's bounds (a change feed's index or page); None
+    for a 404 when `missing_ok` (the upstream is no mcp-mirror, so has no feed)."""
+    check_upstream_url(url)
+    try:
+        return _fetch(client, url, limits=budget.limits, sleep=budget.sleep, budget=budget, parse=_parse_document)
+    except _NotFound:
+        if missing_ok:
+            return None
+        raise
 
 
 def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None = None,
-               sleep: Callable[[float], None] = time.sleep, limits: CrawlLimits = DEFAULT_LIMITS) -> Iterator[Page]:
+               sleep: Callable[[float], None] = time.sleep, limits: CrawlLimits = DEFAULT_LIMITS,
+               budget: Budget | None = None) -> Iterator[Page]:
     """Follow metadata.nextCursor until it is absent or empty, or a bound in `limits` stops the crawl.
 
     Only cursors are followed, always on `upstream`: no URL found in an entry is ever requested.
+    A `budget` shared with other requests of the same crawl carries its deadline, pace and count.
     """
     check_upstream_url(upstream)
-    budget = _Budget.start(limits)
+    budget = budget or Budget.start(limits, sleep)
+    limits, sleep = budget.limits, budget.sleep
+    first_page = budget.pages
     cursors: set[str] = set()
     keys: set[tuple[str, Any]] = set()
     rows = stale = 0
@@ -180,7 +217,7 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
         if stale >= limits.max_stale_pages:
             raise UpstreamError(f"upstream sent {stale} pages in a row with no new rows but a nextCursor: {page.url}",
                                 hint="the upstream paginates in a loop; the crawl was not saved")
-        if budget.pages >= len(keys) // limits.min_rows_per_page + limits.page_slack:
+        if budget.pages - first_page >= len(keys) // limits.min_rows_per_page + limits.page_slack:
             raise UpstreamError(f"upstream keeps minting cursors: {budget.pages} pages for {len(keys)} rows",
                                 hint="an honest upstream sends full pages; the crawl was not saved")
         cursors.add(next_cursor)
@@ -199,16 +236,42 @@ def _key(item: Any) -> tuple[str, Any]:
 
 
 @dataclass
-class _Budget:
-    """The crawl's clock: what is left of the deadline, and how many pages it has bought."""
+class Budget:
+    """The crawl's clock and meter: what is left of the deadline, the pages and requests it has
+    bought, and the pace (`limits.rate`) its requests go out at."""
 
     limits: CrawlLimits
     ends_at: float
+    sleep: Callable[[float], None] = time.sleep
     pages: int = 0
+    requests: int = 0
+    _tokens: float = 0.0
+    _stamp: float = 0.0
 
     @classmethod
-    def start(cls, limits: CrawlLimits) -> _Budget:
-        return cls(limits, time.monotonic() + limits.deadline)
+    def start(cls, limits: CrawlLimits, sleep: Callable[[float], None] = time.sleep) -> Budget:
+        now = time.monotonic()
+        return cls(limits, now + limits.deadline, sleep, _tokens=float(limits.burst), _stamp=now)
+
+    def pace(self, url: str) -> None:
+        """Wait, if need be, so requests go out at no more than `limits.rate` a minute."""
+        rate = self.limits.rate
+        self.requests += 1
+        if not rate:
+            return
+        interval = 60.0 / rate
+        now = time.monotonic()
+        self._tokens = min(float(self.limits.burst), self._tokens + (now - self._stamp) / interval)
+        self._stamp = now
+        if self._tokens < 1.0:
+            wait = (1.0 - self._tokens) * interval
+            if wait > self.remaining():
+                raise UpstreamError(f"crawl would pass its {self.limits.deadline:g} s deadline after {self.pages} "
+                                    f"pages keeping to {rate:g} requests a minute: {url}",
+                                    hint="raise --rate or --deadline")
+            self.sleep(wait)
+            self._tokens, self._stamp = 1.0, time.monotonic()
+        self._tokens -= 1.0
 
     def remaining(self) -> float:
         return self.ends_at - time.monotonic()
@@ -248,7 +311,7 @@ class _Wait(tenacity.wait.wait_base):
     A wait that would outlast the crawl's deadline ends the crawl now instead of sleeping into it.
     """
 
-    def __init__(self, limits: CrawlLimits, budget: _Budget, url: str) -> None:
+    def __init__(self, limits: CrawlLimits, budget: Budget, url: str) -> None:
         self.limits, self.budget, self.url = limits, budget, url
         self.jitter = tenacity.wait_random_exponential(multiplier=limits.backoff_base, max=limits.backoff_max)
 
@@ -273,7 +336,7 @@ class _Wait(tenacity.wait.wait_base):
 
 
 def _fetch(client: httpx.Client, url: str, *, limits: CrawlLimits, sleep: Callable[[float], None],
-           budget: _Budget) -> Page:
+           budget: Budget, parse: Callable[[str, bytearray, CrawlLimits], Any] | None = None) -> Any:
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient),
         stop=tenacity.stop_after_attempt(limits.max_retries + 1),
@@ -282,33 +345,78 @@ def _fetch(client: httpx.Client, url: str, *, limits: CrawlLimits, sleep: Callab
         reraise=True,
     )
     try:
-        return retrying(_attempt, client, url, limits, budget)
+        return retrying(_attempt, client, url, limits, budget, parse)
     except _Transient as exc:
         attempts = limits.max_retries + 1
         raise UpstreamError(exc.message, hint=f"{exc.hint}; gave up after {attempts} attempts") from exc
 
 
-def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: _Budget) -> Page:
-    budget.check(url)
-    try:
-        # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
-        with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}, timeout=budget.timeout(client)) as response:
-            _check_status(url, response)
-            body = _read_body(url, response, limits, budget)
-    except httpx.TimeoutException as exc:
-        budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
-        raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
-                         "the upstream is slow or down; run again later") from exc
-    except httpx.ConnectError as exc:
-        raise _Transient(f"upstream unreachable: {url}: {_describe(exc)}",
-                         "check --upstream and the network, then run again") from exc
-    except httpx.RemoteProtocolError as exc:  # a short read, or a hang-up before any answer
-        raise _Transient(f"upstream cut the response short: {url}: {_describe(exc)}",
-                         "the upstream or the network dropped the connection; run again later") from exc
-    except httpx.HTTPError as exc:  # resets and other transport failures
-        raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
-                         "the upstream or the network dropped the connection; run again later") from exc
-    return _parse_page(url, body, limits)
+def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget,
+             parse: Callable[[str, bytearray, CrawlLimits], Any] | None = None) -> Any:
+    target = url
+    for hop in range(2):  # at most one redirect, and only to the same path with a trailing slash
+        budget.check(url)
+        budget.pace(url)
+        try:
+            # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
+            with client.stream("GET", target, headers={"Accept-Encoding": "gzip"},
+                               timeout=budget.timeout(client)) as response:
+                if response.status_code != 200:
+                    _drain(response, budget, url)
+                slashed = _slash_redirect(target, response) if hop == 0 else None
+                if slashed is not None:
+                    target = slashed
+                    continue
+                _check_status(url, response)
+                body = _read_body(url, response, limits, budget)
+        except httpx.TimeoutException as exc:
+            budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
+            raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
+                             "the upstream is slow or down; run again later") from exc
+        except httpx.ConnectError as exc:
+            raise _Transient(f"upstream unreachable: {url}: {_describe(exc)}",
+                             "check --upstream and the network, then run again") from exc
+        except httpx.RemoteProtocolError as exc:  # a short read, or a hang-up before any answer
+            raise _Transient(f"upstream cut the response short: {url}: {_describe(exc)}",
+                             "the upstream or the network dropped the connection; run again later") from exc
+        except httpx.HTTPError as exc:  # resets and other transport failures
+            raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
+                             "the upstream or the network dropped the connection; run again later") from exc
+        return (parse or _parse_page)(url, body, limits)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_DRAIN_BYTES = 64 * 1024
+
+
+def _drain(response: httpx.Response, budget: Budget, url: str) -> None:
+    """Read a small error or redirect body to its end before the response is closed: closing a
+    connection with unread bytes resets it, and the server sees the reset as its own error."""
+    if response.is_stream_consumed:
+        return
+    seen = 0
+    with contextlib.suppress(httpx.HTTPError):
+        for raw in response.iter_raw():
+            seen += len(raw)
+            if seen > _DRAIN_BYTES:
+                return
+            budget.check(url)
+
+
+def _slash_redirect(url: str, response: httpx.Response) -> str | None:
+    """Where a plain file server sends a directory's path (`/v0.1/servers` to `/v0.1/servers/`,
+    query kept): the one redirect followed, since it cannot leave the path or the host."""
+    if response.status_code not in (301, 302, 303, 307, 308):
+        return None
+    location = response.headers.get("Location")
+    if not location:
+        return None
+    asked, told = urlsplit(url), urlsplit(urljoin(url, location))
+    if (told.scheme, told.netloc, told.path) != (asked.scheme, asked.netloc, asked.path + "/"):
+        return None
+    if told.query not in ("", asked.query) or told.fragment:
+        return None
+    return urlunsplit((asked.scheme, asked.netloc, told.path, asked.query, ""))
 
 
 def _check_status(url: str, response: httpx.Response) -> None:
@@ -323,10 +431,16 @@ def _check_status(url: str, response: httpx.Response) -> None:
         location = _one_line(response.headers.get("Location", "(no Location)"))
         raise UpstreamError(f"upstream answered HTTP {status} redirect to {location} for {url}",
                             hint="mcp-mirror does not follow redirects; pass the final https URL as --upstream")
+    if status == 404:
+        raise _NotFound(f"upstream answered HTTP 404 for {url}", hint="is --upstream a v0.1 registry base URL?")
     raise UpstreamError(f"upstream answered HTTP {status} for {url}", hint="is --upstream a v0.1 registry base URL?")
 
 
-def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: _Budget) -> bytearray:
+class _NotFound(UpstreamError):
+    """A 404: fatal for a list page, 'no versions left' for a server's versions."""
+
+
+def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: Budget) -> bytearray:
     """Stream the body, counting decoded bytes and stopping the moment the cap is passed.
 
     gzip is inflated here with max_length rather than by httpx, whose decoder inflates a whole
@@ -388,7 +502,7 @@ def _too_big(url: str, cap: int, *, announced: int | None = None) -> UpstreamErr
                          hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
 
 
-def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
+def _parse_json(url: str, body: bytearray, limits: CrawlLimits) -> Any:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -403,6 +517,19 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
     # orjson itself refuses more than 1024 levels; only a tighter bound needs the walk
     if limits.max_depth < _ORJSON_DEPTH and json_depth(data, limits.max_depth) > limits.max_depth:
         raise _too_deep(url, limits)
+    return data
+
+
+def _parse_document(url: str, body: bytearray, limits: CrawlLimits) -> Any:
+    data = _parse_json(url, body, limits)
+    if not isinstance(data, dict):
+        raise UpstreamError(f"upstream answered JSON that is not an object for {url}",
+                            hint="is --upstream a tree made by mcp-mirror?")
+    return data
+
+
+def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
+    data = _parse_json(url, body, limits)
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
                             hint="the upstream does not speak the v0.1 list format")

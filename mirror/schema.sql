@@ -55,3 +55,15 @@ CREATE TABLE rejected (
     reason      VARCHAR NOT NULL,
     doc         VARCHAR NOT NULL
 );
+
+-- migration 2: incremental crawls: requests made, the watermark and the updated_since sent
+-- watermark: the largest updatedAt among the snapshot's rows, as upstream wrote it (the next
+-- incremental crawl asks for rows updated since it, minus an overlap). since: the
+-- updated_since this crawl sent (NULL for a full crawl). note: why a full crawl ran, or what
+-- the crawl noticed (a clock jump, an upstream that ignored updated_since). source: when the
+-- upstream is another mcp-mirror, the snapshot of its change feed this one equals.
+ALTER TABLE snapshots ADD COLUMN requests INTEGER DEFAULT 0;
+ALTER TABLE snapshots ADD COLUMN watermark VARCHAR;
+ALTER TABLE snapshots ADD COLUMN since VARCHAR;
+ALTER TABLE snapshots ADD COLUMN note VARCHAR;
+ALTER TABLE snapshots ADD COLUMN source INTEGER;

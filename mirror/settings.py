@@ -13,6 +13,19 @@ DEFAULT_DB = Path("mirror.duckdb")
 DEFAULT_OUT = Path("site")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 _URL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
+DEFAULT_FULL_EVERY = 24 * 3600.0
+# Upstream's ingress allows about 180 requests a minute per address; stay well under it.
+DEFAULT_RATE = 120.0
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `30m`, `24h`, `7d` as seconds."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 24h or 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 class Settings(BaseModel):
@@ -26,6 +39,14 @@ class Settings(BaseModel):
     profile: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for each upstream response.")
     deadline: float = Field(3600.0, gt=0, description="Seconds a whole crawl may take, retries included.")
+    full_every: float = Field(DEFAULT_FULL_EVERY, gt=0,
+                              description="Seconds after the last full crawl when the next crawl is full again.")
+    rate: float = Field(DEFAULT_RATE, gt=0, description="Requests a minute sent to the upstream, at most.")
+
+    @field_validator("full_every", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("upstream", "base_url")
     @classmethod

@@ -18,12 +18,24 @@ import duckdb
 import orjson
 
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
-from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot
+from mirror.models import Change, CrawlRun, Delta, Rejected, Row, Snapshot, content_hash, with_latest_flag
 
 _MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
-_SNAPSHOT_COLUMNS = "id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected"
+_SNAPSHOT_COLUMNS = ("id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected, "
+                     "requests, watermark, since, note, source")
+# Staging positions of rows an incremental crawl did not fetch: after any crawl position.
+CARRIED = 10**12
+REFETCHED = 2 * 10**12
+Carried = tuple[int, str, str, str | None]  # position, name, version, publishedAt
 _KEY_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at"
 _ROW_COLUMNS = f"{_KEY_COLUMNS}, d.doc"
+
+
+EXPORT_FORMATS = ("jsonl", "parquet", "csv")
+# What `mcp-mirror export` writes (README: Keeping a mirror current), one row per version or change.
+EXPORT_COLUMNS = ("snapshot_id", "name", "version", "status", "is_latest", "published_at", "updated_at", "sha256",
+                  "document")
+CHANGE_COLUMNS = ("snapshot_id", "snapshot_finished_at", "seq", "kind", "name", "version", "detail")
 
 
 def load_migrations() -> dict[int, str]:
@@ -133,6 +145,13 @@ class Store:
             )
         return snapshot
 
+    def last_full_snapshot(self) -> Snapshot | None:
+        """The latest finished full crawl: the last time removals upstream could be seen."""
+        row = self.con.execute(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' AND mode = 'full' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return Snapshot(*row) if row else None
+
     def previous_ok_snapshot(self, snapshot_id: int) -> Snapshot | None:
         row = self.con.execute(
             f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE outcome = 'ok' AND id < ? ORDER BY id DESC LIMIT 1",
@@ -193,6 +212,28 @@ class Store:
             "ORDER BY id LIMIT 1", [changed, snapshot_id]).fetchone()
         return Snapshot(*row) if row else self.get_snapshot(snapshot_id)
 
+    def deltas(self, snapshot_id: int, *, depth: int) -> list[Delta]:
+        """What changed in each of the last `depth` snapshots up to `snapshot_id` whose data
+        changed, newest first (the change feed). The first snapshot with data has no delta:
+        followers start from the feed's base."""
+        marks = [int(r[0]) for r in self.con.execute(
+            """SELECT DISTINCT x FROM (SELECT valid_from AS x FROM versions
+                                      UNION ALL SELECT valid_to FROM versions WHERE valid_to IS NOT NULL)
+               WHERE x <= $id ORDER BY x DESC LIMIT $n""", {"id": int(snapshot_id), "n": depth + 1}).fetchall()]
+        found = []
+        for sid, previous in zip(marks, marks[1:], strict=False):
+            changed = self.con.execute(
+                """SELECT v.name, v.version, d.doc FROM versions v JOIN documents d USING (hash)
+                   WHERE v.valid_from = $id
+                   UNION ALL
+                   SELECT v.name, v.version, NULL FROM versions v WHERE v.valid_to = $id AND NOT EXISTS (
+                     SELECT 1 FROM versions w WHERE w.name = v.name AND w.version = v.version AND w.valid_from = $id)
+                   ORDER BY 1, 2""", {"id": sid}).fetchall()
+            found.append(Delta(self.get_snapshot(sid), previous, self.load_changes(sid),
+                               [(name, version, doc.encode() if doc is not None else None)
+                                for name, version, doc in changed]))
+        return found
+
     def save_snapshot(self, run: CrawlRun, *, rows: Sequence[Row], rejected: Sequence[Rejected],
                       changes: Sequence[Change]) -> Snapshot:
         """Record a finished crawl in one transaction: all of it lands, or none of it."""
@@ -218,8 +259,10 @@ class Store:
         """Note a crawl that did not land, so `snapshots` can show it; touches nothing else."""
         with self.transaction():
             self.con.execute(
-                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0)",
-                [self.next_snapshot_id(), run.started_at, run.finished_at, run.upstream, run.mode, error],
+                f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, 'failed', ?, 0, 0, 0, ?, NULL, ?, ?, NULL)",
+                [self.next_snapshot_id(), run.started_at, run.finished_at, run.upstream, run.mode, error,
+                 run.requests, run.since, run.note],
             )
 
     def load_changes(self, snapshot_id: int) -> list[Change]:
@@ -233,6 +276,40 @@ class Store:
             "SELECT seq, name, version, reason, doc FROM rejected WHERE snapshot_id = ? ORDER BY seq", [snapshot_id]
         ).fetchall()
         return [Rejected(seq, name, version, reason, doc.encode()) for seq, name, version, reason, doc in found]
+
+    def export(self, path: Path, *, fmt: str, snapshot_id: int | None = None, changes: bool = False) -> int:
+        """Write a snapshot's versions (or the change records) to `path` with DuckDB's own
+        writer (COPY ... TO), atomically: a temporary file beside it, renamed when complete.
+        Gives the number of rows written. The columns are EXPORT_COLUMNS / CHANGE_COLUMNS."""
+        if fmt not in EXPORT_FORMATS:
+            raise StoreError(f"unknown export format {fmt!r}", hint=f"choose one of: {', '.join(EXPORT_FORMATS)}")
+        as_json = fmt == "jsonl"  # JSON documents nested as objects; parquet and csv carry their text
+        doc = "CAST({} AS JSON)" if as_json else "{}"
+        if changes:
+            where = "" if snapshot_id is None else f"AND c.snapshot_id = {int(snapshot_id)}"
+            query = (f"SELECT c.snapshot_id, s.finished_at AS snapshot_finished_at, c.seq, c.kind, c.name, c.version, "
+                     f"{doc.format('c.detail')} AS detail FROM changes c JOIN snapshots s ON s.id = c.snapshot_id "
+                     f"WHERE s.outcome = 'ok' {where} ORDER BY c.snapshot_id, c.seq")
+        else:
+            sid = int(self.ok_snapshot(snapshot_id).id)
+            query = (f"SELECT {sid} AS snapshot_id, v.name, v.version, v.status, v.is_latest, v.published_at, "
+                     f"v.updated_at, v.hash AS sha256, {doc.format('d.doc')} AS document "
+                     "FROM versions v JOIN documents d USING (hash) "
+                     f"WHERE v.valid_from <= {sid} AND (v.valid_to IS NULL OR v.valid_to > {sid}) "
+                     "ORDER BY v.name, v.version")
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial")
+        options = {"jsonl": "FORMAT json", "csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet"}[fmt]
+        literal = "'" + str(partial).replace("'", "''") + "'"
+        try:
+            self.con.execute(f"COPY ({query}) TO {literal} ({options})")
+            count = int(self.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0])
+            os.replace(partial, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}", hint="pass another -o") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return count
 
     def table_counts(self) -> dict[str, int]:
         return {
@@ -335,6 +412,76 @@ class SnapshotWriter:
                     ORDER BY i.name, i.version""", chunk).fetchall()
             yield _rows(old), _rows(new)
 
+    # -- incremental crawls: the rows not fetched carry over, isLatest is settled ------
+
+    def carry_over(self, snapshot_id: int, returned: Iterable[tuple[str, str]]) -> list[Carried]:
+        """Stage every row of `snapshot_id` whose (name, version) this crawl did not return, so
+        the new snapshot is what a full crawl would give; returned keys (admitted or not)
+        replace theirs. Gives (position, name, version, publishedAt) of the rows carried."""
+        self.flush()
+        keys = sorted(set(returned))
+        self.con.execute("CREATE OR REPLACE TABLE returned (name VARCHAR, version VARCHAR)")
+        _insert_columns(self.con, "returned", {"name": [k[0] for k in keys], "version": [k[1] for k in keys]})
+        self.con.execute(
+            """INSERT INTO incoming
+               SELECT v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at, d.doc,
+                      $base + row_number() OVER (ORDER BY v.name, v.version)
+               FROM versions v JOIN documents d USING (hash)
+               WHERE v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)
+                 AND NOT EXISTS (SELECT 1 FROM returned r WHERE r.name = v.name AND r.version = v.version)""",
+            {"id": int(snapshot_id), "base": CARRIED})
+        return self.carried()
+
+    def carried(self) -> list[Carried]:
+        return [tuple(r) for r in self.con.execute(
+            "SELECT position, name, version, published_at FROM incoming WHERE position >= $base AND position < $re "
+            "ORDER BY position", {"base": CARRIED, "re": REFETCHED}).fetchall()]
+
+    def settle_latest(self, names: Iterable[str], *, unsure: Iterable[str] = ()) -> list[str]:
+        """Make isLatest of carried rows what upstream now says, for the servers this crawl
+        returned rows of. Upstream moves the flag without bumping the other version's
+        updatedAt, but it flags one version a server: where a returned row carries it,
+        every carried version loses it (the document's flag is rewritten to false, the bytes
+        upstream now serves). Gives the servers the rows cannot settle (no version or several
+        flagged, or an entry of it refused, in `unsure`): those must be fetched again."""
+        self.flush()
+        names = sorted(set(names))
+        if not names:
+            return []
+        flagged = self.con.execute(
+            "SELECT name, position, doc FROM incoming WHERE is_latest AND name IN (SELECT unnest($n)) "
+            "ORDER BY name, position", {"n": names}).fetchall()
+        by_name: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
+        for name, position, doc in flagged:
+            by_name[name].append((int(position), doc))
+        refetch = set(unsure) & set(names)
+        flips: dict[str, list[Any]] = {"position": [], "doc": [], "hash": []}
+        for name, rows in by_name.items():
+            fetched = [r for r in rows if r[0] < CARRIED or r[0] >= REFETCHED]
+            carried = [r for r in rows if CARRIED <= r[0] < REFETCHED]
+            if len(fetched) == 1:
+                for position, doc in carried:
+                    flipped = with_latest_flag(doc.encode(), False)
+                    flips["position"].append(position)
+                    flips["doc"].append(flipped.decode())
+                    flips["hash"].append(content_hash(flipped))
+            elif len(fetched) > 1 or len(carried) != 1:
+                refetch.add(name)
+        if flips["position"]:
+            self.con.execute("CREATE OR REPLACE TABLE flips (position BIGINT, doc VARCHAR, hash VARCHAR)")
+            _insert_columns(self.con, "flips", flips)
+            self.con.execute("UPDATE incoming SET is_latest = false, doc = f.doc, hash = f.hash FROM flips f "
+                             "WHERE incoming.position = f.position")
+            self.con.execute("DROP TABLE flips")
+        return sorted(refetch)
+
+    def replace_server(self, name: str, admitted: Sequence[tuple[int, Row]]) -> None:
+        """A server fetched again whole: its staged rows give way to what upstream sent now."""
+        self.flush()
+        self.con.execute("DELETE FROM incoming WHERE name = ?", [name])
+        self.add(admitted)
+        self.flush()
+
     def record_changes(self, changes: Sequence[Change]) -> None:
         """Store changes of the snapshot being written, in the order they come."""
         self._changes.extend(changes)
@@ -358,10 +505,13 @@ class SnapshotWriter:
         self._flush_changes()
         con = self.con
         sid = self._sid
-        rows, servers = con.execute("SELECT count(*), count(DISTINCT name) FROM incoming").fetchone()
+        rows, servers, watermark = con.execute(
+            "SELECT count(*), count(DISTINCT name), arg_max(updated_at, try_cast(updated_at AS TIMESTAMPTZ)) "
+            "FROM incoming").fetchone()
         con.execute(
-            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sid, run.started_at, run.finished_at, run.upstream, run.mode, "ok", None, rows, servers, len(rejected)],
+            f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sid, run.started_at, run.finished_at, run.upstream, run.mode, "ok", None, rows, servers, len(rejected),
+             run.requests, watermark, run.since, run.note, run.source],
         )
         con.execute("INSERT INTO documents SELECT DISTINCT hash, doc FROM incoming ON CONFLICT DO NOTHING")
         con.execute(
@@ -382,6 +532,7 @@ class SnapshotWriter:
         con.execute("DROP TABLE incoming")
         con.execute("DROP TABLE IF EXISTS previous")
         con.execute("DROP TABLE IF EXISTS touched")
+        con.execute("DROP TABLE IF EXISTS returned")
         _insert_columns(con, "rejected", {
             "snapshot_id": [sid] * len(rejected), "seq": [r.position for r in rejected],
             "name": [r.name for r in rejected], "version": [r.version for r in rejected],

@@ -41,7 +41,7 @@ def test_build_prints_a_summary(settings):
     result = build(settings)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("snapshot 1: 120 rows, 47 servers from http://127.0.0.1:")
+    assert lines[0].startswith("snapshot 1 (full, 4 requests): 120 rows, 47 servers from http://127.0.0.1:")
     assert lines[1].startswith("changes: 47 server_added, 120 version_added")
     assert lines[2] == "rejected entries: 0"
     assert "written" in lines[3] and lines[4].startswith("took ")
@@ -56,7 +56,8 @@ def test_options_come_from_the_environment(settings):
 
 
 def test_crawl_then_render_a_past_snapshot(built):
-    assert invoke("crawl", "--upstream", built.upstream, "--db", built.db).output.startswith("snapshot 2:")
+    crawled = invoke("crawl", "--upstream", built.upstream, "--db", built.db)
+    assert crawled.output.startswith("snapshot 2 (incremental):")
     out = built.out.parent / "old"
     result = invoke("render", "--db", built.db, "--out", out, "--snapshot", 1, "--base-url", "https://m.example/x")
     assert result.exit_code == 0 and result.output.startswith("snapshot 1 -> ")
@@ -94,7 +95,7 @@ def test_a_fault_on_a_later_page_saves_nothing(built, upstream):
         return original(method, target) if len(calls) == 1 else (503, {"Content-Type": "text/plain"}, b"down")
 
     upstream.registry.handle = flaky
-    result = invoke("crawl", "--upstream", built.upstream, "--db", built.db)
+    result = invoke("crawl", "--full", "--upstream", built.upstream, "--db", built.db)
     assert result.exit_code == 1 and "HTTP 503" in result.output
     assert len(calls) == 5  # the first page, then the second tried 4 times
     with open_store(built.db) as store:
@@ -106,7 +107,7 @@ def test_an_unreachable_upstream_is_one_line(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     result = invoke("crawl", "--upstream", url, "--db", tmp_path / "m.duckdb")
     assert result.exit_code == 1
-    assert result.output.startswith(f"mcp-mirror: error: upstream unreachable: {url}/v0.1/servers?")
+    assert result.output.startswith(f"mcp-mirror: error: upstream unreachable: {url}/v0.1/")
     assert result.output.count("\n") == 1
 
 
@@ -192,7 +193,7 @@ def test_a_killed_crawl_leaves_the_previous_snapshot_and_site(built, upstream):
         return original(method, target)
 
     upstream.registry.handle = stall_on_second_page
-    crawler = subprocess.Popen([sys.executable, "-m", "mirror", "build", "--upstream", built.upstream,
+    crawler = subprocess.Popen([sys.executable, "-m", "mirror", "build", "--full", "--upstream", built.upstream,
                                 "--db", str(built.db), "--out", str(built.out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -218,3 +219,22 @@ def test_diff_never_prints_upstream_control_characters_raw(tmp_path):
     assert shown.exit_code == 0 and "rejected (1)" in shown.output
     assert "\x1b" not in shown.output and "\x07" not in shown.output
     assert "\\x1b[2J" in shown.output
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch, capsys):
+    from mirror.cli import progress_display
+
+    with progress_display() as progress:
+        assert progress is None  # pytest's stderr is no terminal: cron and CI logs stay clean
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with progress_display() as progress:
+        progress("crawled 3 pages, 300 rows\x1b[2J")
+        progress.count(3, 7)
+    drawn = capsys.readouterr().err
+    assert "crawled 3 pages, 300 rows\\x1b[2J" in drawn and "\x1b[2J" not in drawn
+    assert "3/7" in drawn
+
+
+def test_a_crawl_in_a_pipe_prints_no_progress(settings):
+    result = build(settings)
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\r" not in result.output

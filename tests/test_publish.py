@@ -117,14 +117,14 @@ def _mutated(entries: list[dict], round_: int) -> list[dict]:
 
 
 def _build(upstream: str, tmp: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mirror", "build", "--upstream", upstream,
+    return subprocess.Popen([sys.executable, "-m", "mirror", "build", "--full", "--upstream", upstream,
                              "--db", str(tmp / "m.duckdb"), "--out", str(tmp / "site"),
                              "--base-url", "http://mirror.test"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _build_to_the_end(upstream: str, tmp: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "mirror", "build", "--upstream", upstream,
+    done = subprocess.run([sys.executable, "-m", "mirror", "build", "--full", "--upstream", upstream,
                            "--db", str(tmp / "m.duckdb"), "--out", str(tmp / "site"),
                            "--base-url", "http://mirror.test"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

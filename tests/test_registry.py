@@ -102,3 +102,38 @@ def test_redirects_are_not_followed():
             pytest.raises(UpstreamError, match="HTTP 308 redirect to /v0.1/servers\\?limit=100 for"):
         registry.fetch_servers_page(client, upstream.url + "/v0.1/servers/?limit=100")
     assert upstream.registry.requests == ["/v0.1/servers/?limit=100"]
+
+
+def test_every_request_names_the_project_and_its_url():
+    from mirror import __url__, __version__
+
+    with FakeUpstream([item("io.github.p/s", "1.0.0")]) as upstream:
+        crawl_all(upstream.url)
+        agents = upstream.registry.user_agents
+    assert agents == [f"mcp-mirror/{__version__} (+{__url__}; static mirror of the MCP Registry)"]
+
+
+def test_requests_keep_to_the_rate_after_a_burst():
+    entries = [item("io.github.p/s", f"1.0.{i:03d}") for i in range(50)]
+    sleeps = []
+    limits = registry.CrawlLimits(rate=60, burst=2, min_rows_per_page=1)
+    with FakeUpstream(entries) as upstream, registry.make_client(timeout=5) as client:
+        budget = registry.Budget.start(limits, sleeps.append)
+        pages = [p for p in registry.iter_pages(client, upstream.url, budget=budget)]
+        assert len(upstream.registry.requests) == 1
+    assert len(pages) == 1 and budget.requests == 1 and sleeps == []  # inside the burst: no wait
+    with FakeUpstream(entries) as upstream, registry.make_client(timeout=5) as client:
+        budget = registry.Budget.start(limits, sleeps.append)
+        for i in range(5):
+            registry.fetch_versions(client, upstream.url, f"io.github.p/s{i}", budget=budget)
+    assert budget.requests == 5
+    assert len(sleeps) == 3 and all(0.9 < s <= 1.0 for s in sleeps)  # one request a second after two
+
+
+def test_a_server_with_no_versions_left_is_an_empty_page():
+    with FakeUpstream([item("io.github.p/s", "1.0.0")]) as upstream, registry.make_client(timeout=5) as client:
+        budget = registry.Budget.start(registry.DEFAULT_LIMITS)
+        assert [i["server"]["version"] for i in registry.fetch_versions(client, upstream.url, "io.github.p/s",
+                                                                        budget=budget).items] == ["1.0.0"]
+        assert registry.fetch_versions(client, upstream.url, "io.github.p/gone", budget=budget).items == []
+        assert upstream.registry.requests[-1] == "/v0.1/servers/io.github.p%2Fgone/versions?include_deleted=true"

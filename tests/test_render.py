@@ -12,7 +12,7 @@ from trees import plan_site, publish_site, site
 
 from mirror import hosts, paths
 from mirror.errors import RenderError
-from mirror.models import Snapshot, row_from_item
+from mirror.models import Change, Delta, Snapshot, row_from_item
 from mirror.render.api import served_item
 from mirror.verify import verify_tree
 
@@ -37,6 +37,15 @@ def golden_rows():
     return rows
 
 
+def golden_deltas():
+    """Snapshot 7's change feed: one status change, and a version gone since snapshot 6."""
+    deprecated = next(r for r in golden_rows() if r.version == "1.0.0+build.7")
+    return [Delta(SNAPSHOT, 6, [Change("status_changed", deprecated.name, deprecated.version,
+                                       {"from": "active", "to": "deprecated", "message": "use 1.10.0"}),
+                                Change("version_removed", "io.github.a/tool", "0.9.0")],
+                  [(deprecated.name, deprecated.version, deprecated.doc), ("io.github.a/tool", "0.9.0", None)])]
+
+
 def listing(root: Path) -> list[str]:
     root = root.resolve()
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
@@ -44,7 +53,7 @@ def listing(root: Path) -> list[str]:
 
 def test_render_matches_the_golden_tree(tmp_path, request):
     out = tmp_path / "site"
-    publish_site(SNAPSHOT, golden_rows(), out, base_url="https://mirror.example/mcp")
+    publish_site(SNAPSHOT, golden_rows(), out, base_url="https://mirror.example/mcp", deltas=golden_deltas())
     if request.config.getoption("--update-golden"):
         shutil.rmtree(GOLDEN, ignore_errors=True)
         shutil.copytree(out.resolve(), GOLDEN)

@@ -17,9 +17,9 @@ def run(args, settings):
     return result.output
 
 
-def crawl_and_diff(upstream, settings, entries):
+def crawl_and_diff(upstream, settings, entries, *flags):
     upstream.registry.entries = copy.deepcopy(entries)
-    run(["crawl", "--upstream", upstream.url], settings)
+    run(["crawl", "--upstream", upstream.url, *flags], settings)
     lines = run(["diff", "--json"], settings).splitlines()
     return [orjson.loads(line) for line in lines]
 
@@ -75,17 +75,21 @@ def test_add_new_version_update_deprecate_delete_restore_remove(upstream, settin
     assert [(r["kind"], r["name"], r["from"], r["to"]) for r in records] == [
         ("status_changed", B, "deleted", "active")]
 
+    # A row that vanishes bumps no updatedAt: an incremental crawl cannot see it, a full one does.
     state = [a1_dep, a2_edit, b1_back]
-    assert kinds(crawl_and_diff(upstream, settings, state)) == [
+    assert kinds(crawl_and_diff(upstream, settings, state)) == []
+    assert kinds(crawl_and_diff(upstream, settings, state, "--full")) == [
         ("server_removed", C, None), ("version_removed", C, "0.1.0+build.7")]
 
     # Any two snapshots can be compared, and the text view groups by kind for people.
-    text = run(["diff", "--from", "1", "--to", "8"], settings)
-    assert "snapshot 1 -> snapshot 8" in text
+    text = run(["diff", "--from", "1", "--to", "9"], settings)
+    assert "snapshot 1 -> snapshot 9" in text
     for kind in ("version_added", "latest_changed", "version_updated", "status_changed"):
         assert f"\n{kind} (" in text
     assert f"{A} 1.0.0: active -> deprecated (upgrade to 1.1.0)" in text
-    assert len(run(["snapshots"], settings).splitlines()) == 8
+    listed = [line.split("\t") for line in run(["snapshots"], settings).splitlines()]
+    assert [line[2] for line in listed] == ["full", *["incremental"] * 7, "full"]
+    assert listed[-1][-1] == "--full" and listed[1][-1].startswith("rows updated since ")
 
 
 def test_an_invalid_entry_is_rejected_counted_and_listed(upstream, settings):

@@ -20,6 +20,7 @@ from mirror.models import Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
 from mirror.render import api, pages
 from mirror.render.api import ApiProducer, Skipped
+from mirror.render.feeds import DeltaSource, FeedProducer
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
 # trusts an entry's `source` from an older renderer.
@@ -48,9 +49,12 @@ class Site:
     """One snapshot rendered for one host profile and base URL."""
 
     def __init__(self, snapshot: Snapshot, rows: RowSource, *, base_url: str, profile: Profile,
-                 content: Snapshot | None = None, fingerprint: str | None = None) -> None:
+                 content: Snapshot | None = None, deltas: DeltaSource | None = None,
+                 fingerprint: str | None = None) -> None:
         self.snapshot = snapshot
         self.content = content or snapshot  # the snapshot whose data this is (last change)
+        # the change feeds, when the store's history is at hand (mirror.render.feeds)
+        self._feeds = FeedProducer(profile, self.content, deltas) if deltas is not None else None
         self.rows = rows
         self.base_url = base_url
         self.profile = profile
@@ -82,6 +86,8 @@ class Site:
             yield pages.not_found_page(self.state_summary())
         yield self._api.rows_index()
         yield from self._api.lists(self.rows())
+        if self._feeds is not None:
+            yield from self._feeds.entries(self.rows())
         yield from self._api.pointers()
         yield pages.landing_page(self.state_summary(), self._api.summaries, base_url=self.base_url)
 
@@ -112,6 +118,8 @@ class Site:
             "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
                     "chains": list(paths.CHAINS)} if self.profile.query_routing else {"pageSizes": [], "chains": []},
             "host": {"profile": self.profile.name, **self.profile.capabilities()},
+            **({"changes": {"path": paths.feed_index_file(self.profile.index_name),
+                            "url": paths.Urls(self.base_url).feed()}} if self._feeds is not None else {}),
         }
 
     def state_entry(self, sealed: Sealed) -> Entry:
