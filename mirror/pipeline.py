@@ -24,7 +24,7 @@ from mirror.diff import KINDS, diff_rows
 from mirror.errors import MirrorError, RenderError
 from mirror.models import Change, CrawlRun, Rejected, Snapshot
 from mirror.publish import LocalTarget, PublishResult, publish
-from mirror.render import Site
+from mirror.render import Site, catalog
 from mirror.render.api import Skipped
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -187,7 +187,8 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
-                    content=store.content_snapshot(snapshot.id))
+                    content=store.content_snapshot(snapshot.id),
+                    changes=lambda: store.iter_changes(snapshot.id, limit=catalog.CHANGES_SHOWN))
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)
     return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)
