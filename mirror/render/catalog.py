@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape as xml_escape
 import orjson
 
 from mirror import paths
-from mirror.hosts import HTML, content_type
+from mirror.hosts import HTML, PAGE_CSP, content_type
 from mirror.models import OFFICIAL, DatedChange, Row, is_visible, latest_row
 from mirror.plan import Cache, Entry, Kind, digest
 from mirror.render.api import PACKAGE_TYPES, ServerSummary
@@ -48,11 +48,7 @@ SEARCH_TITLE_CHARS = 80
 SEARCH_IDENTIFIER_CHARS = 80
 SEARCH_INDEX_VERSION = 1
 
-# Pages forbid inline script and every origin but their own, except https images (icons).
-# frame-ancestors works only as a header (Chromium reports it as an error in a <meta>).
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; connect-src 'self'; "
-       "base-uri 'none'; form-action 'self'")
-CSP_HEADER = f"{CSP}; frame-ancestors 'none'"
+CSP = PAGE_CSP  # in every page's <meta>; hosts that set headers send PAGE_CSP_HEADER too
 
 STATUSES = ("active", "deprecated")  # deleted servers have no page
 TRANSPORTS = {"stdio": "runs locally (a package)", "remote": "a remote endpoint"}
