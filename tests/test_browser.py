@@ -236,7 +236,8 @@ def _favicon_miss(entry: dict[str, Any]) -> bool:
     if entry.get("source") != "network":
         return False
     return bool(re.match(r"https?://[^/]+/favicon\.ico - ", entry["message"])
-                or re.match(r"https://(?!127\.0\.0\.1[:/])[^ ]* - Failed to load resource: net::ERR_", entry["message"]))
+                or re.match(r"https://(?!127\.0\.0\.1[:/])[^ ]* - Failed to load resource: net::ERR_",
+                            entry["message"]))
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):

@@ -234,7 +234,7 @@ def test_screenshots_at_desktop_and_phone_widths_without_sideways_scrolling(brow
     saved = []
     for label, url in (("home", f"{catalog.served}/"), ("server", server_page(catalog.served, NPM_SERVER)),
                        ("changes", f"{catalog.served}/{paths.CATALOG_CHANGES}/")):
-        for width_name, (width, height) in WIDTHS.items():
+        for width, height in WIDTHS.values():
             resize(browser, width, height)
             visit = browser.visit(url, PAGES)
             assert visit.problems() == []

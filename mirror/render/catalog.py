@@ -441,7 +441,8 @@ class CatalogProducer:
                  f'  <link rel="alternate" type="text/html" href="{_xml(base)}/{paths.CATALOG_CHANGES}/"/>',
                  "  <author><name>mcp-mirror</name></author>", "  <generator>mcp-mirror</generator>"]
         for view in views:
-            entry_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{base}/{paths.CATALOG_CHANGES}/{view['snapshot']}/{view['seq']}")
+            entry_id = uuid.uuid5(uuid.NAMESPACE_URL,
+                                  f"{base}/{paths.CATALOG_CHANGES}/{view['snapshot']}/{view['seq']}")
             title = f"{view['label']}: {inert(view['name'])}" + (f" {view['version']}" if view["version"] else "")
             link = (f"{base}/{paths.catalog_server_dir(view['name'])}/" if view["name"] in known
                     else f"{base}/{paths.CATALOG_CHANGES}/")
