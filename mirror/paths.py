@@ -280,11 +280,17 @@ def catalog_page_file(directory: str) -> str:
     return f"{directory}/index.html" if directory else LANDING_PAGE
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*")
+
+
 def relative_url(here: str, target: str, *, directory: bool = True) -> str:
     """The link from the page at directory `here` to tree path `target` (a directory,
     linked with its trailing slash, or a file), each segment percent-encoded."""
     up = "../" * (here.count("/") + 1 if here else 0)
-    encoded = "/".join(quote(segment, safe="") for segment in target.split("/")) if target else ""
+    if _PLAIN_PATH.fullmatch(target):  # names passed admission: most targets need no quoting
+        encoded = target
+    else:
+        encoded = "/".join(quote(segment, safe="") for segment in target.split("/")) if target else ""
     if not encoded:
         return up or "./"
     return f"{up}{encoded}/" if directory else f"{up}{encoded}"

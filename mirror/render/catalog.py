@@ -358,9 +358,16 @@ class CatalogProducer:
         return {"url": partial(paths.relative_url, here), "file": partial(paths.relative_url, here, directory=False),
                 "api": api, "paths": paths, "csp": CSP, "here": here, "base_url": self.base_url, **values}
 
-    def _page(self, directory: str, template: str, kind: Kind, **values: Any) -> Entry:
-        body = render_template(f"catalog/{template}", **self._context(directory, **values)).encode()
-        return Entry(paths.catalog_page_file(directory), kind, HTML, body, cache=Cache.HTML)
+    def _page(self, directory: str, template: str, kind: Kind, *, source: Sequence[str] | None = None,
+              **values: Any) -> Entry:
+        """A page; with `source` (what its values are made of), made only when a publisher
+        does not already have it."""
+        def body() -> bytes:
+            return render_template(f"catalog/{template}", **self._context(directory, **values)).encode()
+        if source is None:
+            return Entry(paths.catalog_page_file(directory), kind, HTML, body(), cache=Cache.HTML)
+        return Entry(paths.catalog_page_file(directory), kind, HTML, body, cache=Cache.HTML,
+                     source=digest(templates_digest(), directory, template, *source))
 
     # -- documents --------------------------------------------------------------
 
@@ -505,10 +512,13 @@ class CatalogProducer:
         for page in range(1, pages + 1):
             chunk = summaries[(page - 1) * LIST_PAGE:page * LIST_PAGE]
             here = paths.catalog_list_dir(directory, page)
+            shown_state = orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode() if home and page == 1 else ""
             yield self._page(here, "list.html", Kind.POINTER, servers=[_list_view(s) for s in chunk],
                              total=len(summaries), pager=self._pager(directory, page, pages), title=title,
                              home=home and page == 1, state=state, facet=facet, filters=FILTERS,
-                             filter_title=_filter_title)
+                             filter_title=_filter_title,
+                             source=(title, str(len(summaries)), str(page), str(pages), repr(facet), shown_state,
+                                     *(repr(s) for s in chunk)))
 
 
 def _matches(summary: ServerSummary, facet: str, value: str) -> bool:
