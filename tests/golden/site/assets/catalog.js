@@ -140,7 +140,24 @@
     });
   }
 
-  function ready() { search(); copyButtons(); }
+  // The pages name the snapshot their data is from; the state document also knows the last
+  // crawl, which may be newer when upstream did not change.
+  function lastCrawl() {
+    var target = document.getElementById("last-crawl");
+    if (!target) return;
+    fetch(target.getAttribute("data-state"), {credentials: "same-origin"})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (state) {
+        var crawl = state && state.snapshot;
+        if (crawl && state.content && crawl.id !== state.content.id && typeof crawl.finishedAt === "string") {
+          target.textContent = " Last checked " + crawl.finishedAt.slice(0, 200) + " (snapshot " + crawl.id +
+            "): no change since.";
+        }
+      })
+      .catch(function () {});
+  }
+
+  function ready() { search(); copyButtons(); lastCrawl(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
   else ready();
 })();
