@@ -136,7 +136,7 @@ def test_the_home_page_shows_counts_filters_and_servers_and_runs_no_stray_script
     visit = browser.visit(f"{catalog.served}/", PAGES)
     assert visit.problems() == []
     body = browser.driver.find_element("tag name", "body").text
-    assert "servers," in body and "versions" in body and "snapshot" in body
+    assert " servers" in body and " versions" in body and "snapshot" in body
     listed = css(browser, "#listing li.server")
     assert 1 <= len(listed) <= 50
     assert css(browser, ".filters a")  # package, transport and status filters, as plain links
