@@ -23,6 +23,7 @@ import heapq
 import html
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -462,6 +463,13 @@ class TrackingServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-connection (a crawler dropping a connection after a 500)
+        is no upstream error: socketserver would print its traceback on stderr."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self._connections_lock:

@@ -32,6 +32,13 @@ CORS_HEADERS = {
 API_CACHE_CONTROL = "public, max-age=300, must-revalidate"
 CACHE_CONTROL = {Cache.API: API_CACHE_CONTROL, Cache.HTML: API_CACHE_CONTROL, Cache.STATE: API_CACHE_CONTROL}
 RESPONSE_HEADERS = {**CORS_HEADERS, "X-Content-Type-Options": "nosniff", "Cache-Control": API_CACHE_CONTROL}
+# The catalog's pages (mirror.render.catalog) forbid inline script and every origin but their
+# own, except https images (upstream icons). Pages carry it in a <meta>; hosts that set headers
+# send it too, with frame-ancestors, which only a header can carry.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; connect-src 'self'; "
+            "base-uri 'none'; form-action 'self'")
+PAGE_CSP_HEADER = f"{PAGE_CSP}; frame-ancestors 'none'"
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP_HEADER, "Referrer-Policy": "no-referrer"}
 PREFLIGHT_MAX_AGE = "86400"
 OBJECTS_MANIFEST = ".mcp-mirror/objects.json"
 DEFAULT_SIDECAR = "127.0.0.1:8701"  # where a host that proxies computed queries finds `mcp-mirror serve`
@@ -255,6 +262,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "prefix": prefix,
         "root": str(root) if root else None,
         "headers": RESPONSE_HEADERS,
+        "page_headers": PAGE_HEADERS,
         "nginx_headers": _nginx_headers,
         "preflight_max_age": PREFLIGHT_MAX_AGE,
         "chains": {name: flags for name, flags in paths.CHAINS.items()},
@@ -278,8 +286,9 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
     }
 
 
-def _nginx_headers(*, preflight: bool = False, indent: int = 4) -> str:
+def _nginx_headers(*, preflight: bool = False, indent: int = 4, pages: bool = False) -> str:
     extra = {"Access-Control-Max-Age": PREFLIGHT_MAX_AGE} if preflight else {}
+    extra |= PAGE_HEADERS if pages else {}
     return "\n".join(f'{" " * indent}add_header {name} "{value}" always;'
                      for name, value in {**RESPONSE_HEADERS, **extra}.items())
 

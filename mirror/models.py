@@ -154,6 +154,16 @@ class Change:
 
 
 @dataclass(frozen=True)
+class DatedChange:
+    """A recorded change with the snapshot that found it and when that crawl finished."""
+
+    snapshot: int
+    seq: int
+    at: str
+    change: Change
+
+
+@dataclass(frozen=True)
 class CrawlRun:
     """What a crawl knows about itself; the store gives it an id when it lands."""
 

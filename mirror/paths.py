@@ -265,3 +265,63 @@ def server_url(base_url: str, name: str, version: str | None = None) -> str:
     """The v0.1 URL of a server's versions list, or of one version, encoded as clients do."""
     url = f"{base_url.rstrip('/')}/{API}/servers/{quote(name, safe='')}/versions"
     return url if version is None else f"{url}/{quote(version, safe='')}"
+
+
+# -- the HTML catalog ----------------------------------------------------------------
+# Pages are directories answered by their index.html (every host serves that), linked with
+# a trailing slash and relative to the page, so a tree works under any base path. Names and
+# namespaces passed admission (letters, digits, '.', '-', '_'), so they are file names as
+# they are; list pages after the first live under `_page/<n>`, which no name can spell
+# (names never start with '_').
+CATALOG_SERVERS = "servers"
+CATALOG_CHANGES = "changes"
+CATALOG_NAMESPACES = "namespaces"
+CATALOG_FILTERS = "filters"
+CATALOG_PAGE = "_page"
+ASSETS = "assets"
+STYLESHEET = f"{ASSETS}/catalog.css"
+SCRIPT = f"{ASSETS}/catalog.js"
+SEARCH_INDEX = f"{ASSETS}/search.json"
+FEED = "feed.atom"
+HOME = ""  # the catalog's home: the first page of every server, at the tree's root
+
+
+def catalog_server_dir(name: str) -> str:
+    """A server's page: `servers/<namespace>/<name>/`, stable across renders."""
+    return f"{CATALOG_SERVERS}/{name}"
+
+
+def catalog_namespace_dir(namespace: str) -> str:
+    return f"{CATALOG_SERVERS}/{namespace}"
+
+
+def catalog_filter_dir(facet: str, value: str) -> str:
+    """`filters/<facet>/<value>/`; facets and values come from the mirror's own vocabulary."""
+    return f"{CATALOG_FILTERS}/{facet}/{value}"
+
+
+def catalog_list_dir(directory: str, page: int) -> str:
+    """Page `page` (from 1) of the list at `directory`."""
+    if page <= 1:
+        return directory
+    return f"{directory}/{CATALOG_PAGE}/{page}" if directory else f"{CATALOG_PAGE}/{page}"
+
+
+def catalog_page_file(directory: str) -> str:
+    return f"{directory}/index.html" if directory else LANDING_PAGE
+
+
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*")
+
+
+def relative_url(here: str, target: str, *, directory: bool = True) -> str:
+    """The link from the page at directory `here` to tree path `target` (a directory,
+    linked with its trailing slash, or a file), each segment percent-encoded."""
+    up = "../" * (here.count("/") + 1 if here else 0)
+    if _PLAIN_PATH.fullmatch(target):  # names passed admission: most targets need no quoting
+        encoded = target
+    else:
+        encoded = "/".join(quote(segment, safe="") for segment in target.split("/")) if target else ""
+    if not encoded:
+        return up or "./"
+    return f"{up}{encoded}/" if directory else f"{up}{encoded}"

@@ -25,7 +25,7 @@ from mirror.diff import KINDS, diff_rows
 from mirror.errors import MirrorError, RenderError, UpstreamError
 from mirror.models import OFFICIAL, Change, CrawlRun, Rejected, Snapshot, parse_time
 from mirror.publish import LocalTarget, PublishResult, publish
-from mirror.render import Site
+from mirror.render import Site, catalog
 from mirror.render.api import Skipped
 from mirror.render.feeds import FEED_DEPTH
 from mirror.settings import Settings
@@ -502,6 +502,7 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
         content = store.content_snapshot(snapshot.id)
         site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
                     content=content, deltas=lambda: store.deltas(content.id, depth=FEED_DEPTH),
+                    changes=lambda: store.iter_changes(snapshot.id, limit=catalog.CHANGES_SHOWN),
                     fingerprint=store.fingerprint(snapshot.id))
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)

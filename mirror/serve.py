@@ -201,6 +201,8 @@ class MirrorHandler(BaseHTTPRequestHandler):
         headers = dict(hosts.RESPONSE_HEADERS)
         if ctype:
             headers["Content-Type"] = ctype
+            if ctype == hosts.HTML:
+                headers.update(hosts.PAGE_HEADERS)
         headers.setdefault("Content-Length", "0")
         for key, value in {**headers, **extra}.items():
             self.send_header(key, value)

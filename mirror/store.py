@@ -18,7 +18,7 @@ import duckdb
 import orjson
 
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
-from mirror.models import Change, CrawlRun, Delta, Rejected, Row, Snapshot, content_hash, with_latest_flag
+from mirror.models import Change, CrawlRun, DatedChange, Delta, Rejected, Row, Snapshot, content_hash, with_latest_flag
 
 _MIGRATION = re.compile(r"^-- migration (\d+):.*$", re.MULTILINE)
 _SNAPSHOT_COLUMNS = ("id, started_at, finished_at, upstream, mode, outcome, error, rows, servers, rejected, "
@@ -270,6 +270,25 @@ class Store:
             "SELECT kind, name, version, detail FROM changes WHERE snapshot_id = ? ORDER BY seq", [snapshot_id]
         ).fetchall()
         return [Change(kind, name, version, orjson.loads(detail)) for kind, name, version, detail in found]
+
+    def iter_changes(self, snapshot_id: int, *, limit: int, batch: int = 2000) -> Iterator[DatedChange]:
+        """The last `limit` changes recorded by finished crawls up to `snapshot_id`, newest
+        snapshot first (each snapshot's in recorded order), fetched in batches."""
+        cursor = self.con.cursor()
+        try:
+            cursor.execute(
+                """SELECT c.snapshot_id, c.seq, coalesce(s.finished_at, s.started_at), c.kind, c.name, c.version,
+                          c.detail
+                   FROM changes c JOIN snapshots s ON s.id = c.snapshot_id
+                   WHERE s.outcome = 'ok' AND c.snapshot_id <= $id
+                   ORDER BY c.snapshot_id DESC, c.seq LIMIT $limit""",
+                {"id": snapshot_id, "limit": limit},
+            )
+            while found := cursor.fetchmany(batch):
+                for sid, seq, at, kind, name, version, detail in found:
+                    yield DatedChange(sid, seq, at, Change(kind, name, version, orjson.loads(detail)))
+        finally:
+            cursor.close()
 
     def load_rejected(self, snapshot_id: int) -> list[Rejected]:
         found = self.con.execute(

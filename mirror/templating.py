@@ -36,6 +36,7 @@ def environment(autoescape: bool) -> jinja2.Environment:
     env.globals["Urls"] = paths.Urls
     env.filters["regex_escape"] = re.escape
     env.filters["inert"] = inert
+    env.filters["clip"] = clip
     return env
 
 
@@ -47,6 +48,13 @@ _INERT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029
 def inert(text: object) -> str:
     """`text` with every control and bidi character shown as a visible \\uXXXX escape."""
     return _INERT.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+
+
+def clip(text: object, bound: int) -> str:
+    """`text` cut to `bound` characters (an ellipsis says so), then made inert: a bound for
+    display, so a megabyte string makes no megabyte page."""
+    value = str(text)
+    return inert(value[:bound] + "…" if len(value) > bound else value)
 
 
 def render_template(name: str, **context: Any) -> str:

@@ -5,8 +5,11 @@ tests/synthetic.py) it prints: peak RSS of crawl, render and build; crawl agains
 httpx loop over the same pages; a full render against a floor loop that writes the same
 bytes to the same paths, on disk and on tmpfs; a rebuild with no upstream change and one
 after a 1% change, against the full build; the tree's amplification of the rows' bytes;
-and, at the smallest size, the database after repeated 1% syncs. Timings depend on the
-machine, so they are measured here and never asserted in tests.
+and, at the smallest size, the database after repeated 1% syncs. `--catalog N` (default
+20,000; 0 skips it) measures the HTML catalog for N servers: the search index's bytes, a full
+render's time and peak RSS with the catalog's share of the time, and the time from loading
+the index to the first result of a search, in node running the catalog script's own filter.
+Timings depend on the machine, so they are measured here and never asserted in tests.
 """
 
 from __future__ import annotations
@@ -253,21 +256,142 @@ def database_growth(entries: list[dict], disk: Path, *, syncs: int) -> None:
         server.shutdown()
 
 
+# -- the catalog at N servers --------------------------------------------------------------
+
+# The catalog script's filter (templates/catalog/assets/catalog.js), as node runs it: parse the
+# index, make the haystacks, then one query, timed from reading the file to the first result.
+SEARCH_JS = r"""
+const fs = require("fs");
+const began = process.hrtime.bigint();
+const data = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const f = data.fields;
+const index = data.servers.map((row) => {
+  const server = {};
+  for (let i = 0; i < f.length; i++) server[f[i]] = row[i] || "";
+  server.haystack = [server.name, server.title, server.description, server.packages].join("\n").toLowerCase();
+  return server;
+});
+const loaded = process.hrtime.bigint();
+const terms = process.argv[3].toLowerCase().split(/\s+/).filter(Boolean);
+const found = index.filter((s) => terms.every((t) => s.haystack.indexOf(t) !== -1));
+const done = process.hrtime.bigint();
+console.log(JSON.stringify({load_ms: Number(loaded - began) / 1e6, query_ms: Number(done - loaded) / 1e6,
+                            found: found.length}));
+"""
+
+
+def catalog_entries(servers: int) -> list[dict]:
+    """The synthetic registry's first `servers` servers, each with its latest and at most two
+    other versions (the catalog grows with servers; the versions are the API's cost)."""
+    from collections import defaultdict
+    by_name: dict[str, list[dict]] = defaultdict(list)
+    for entry in synthetic_registry(servers * 8):
+        by_name[entry["server"]["name"]].append(entry)
+    chosen = []
+    for name in sorted(by_name)[:servers]:
+        group = by_name[name]
+        latest = [e for e in group if e["_meta"]["io.modelcontextprotocol.registry/official"]["isLatest"]]
+        others = [e for e in group if e not in latest][:2]
+        chosen += latest + others
+    return chosen
+
+
+def _run_catalog_stage(report: str, db: str) -> None:
+    """A render stream in memory (no writes), the catalog's share of it timed entry by entry."""
+    from mirror import hosts
+    from mirror.render import Site, catalog
+    from mirror.store import open_store
+
+    totals = {"catalog": 0.0, "api": 0.0}
+    files = {"catalog": 0, "api": 0}
+    size = {"catalog": 0, "api": 0}
+    began = time.perf_counter()
+    with open_store(db, create=False) as store:
+        snapshot = store.ok_snapshot()
+        site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url="https://mirror.example",
+                    profile=hosts.get_profile("nginx"), changes=lambda: store.iter_changes(
+                        snapshot.id, limit=catalog.CHANGES_SHOWN))
+        stream = site.entries()
+        index_bytes = 0
+        while True:
+            mark = time.perf_counter()
+            entry = next(stream, None)
+            if entry is None:
+                break
+            data = entry.data()
+            part = "api" if entry.path.startswith("v0.1/") or entry.path == "openapi.yaml" else "catalog"
+            totals[part] += time.perf_counter() - mark
+            files[part] += 1
+            size[part] += len(data)
+            if entry.path == "assets/search.json":
+                index_bytes = len(data)
+                Path(report).with_suffix(".index.json").write_bytes(data)
+    Path(report).write_text(json.dumps({
+        "seconds": time.perf_counter() - began, "rss_mb": peak_rss_mb(), "catalog_seconds": totals["catalog"],
+        "api_seconds": totals["api"], "catalog_files": files["catalog"], "catalog_bytes": size["catalog"],
+        "index_bytes": index_bytes}))
+
+
+def measure_catalog(servers: int, workdir: Path) -> None:
+    """The catalog for `servers` servers: index bytes, render time and memory, first result."""
+    import gzip
+
+    from mirror import pipeline
+    from mirror.settings import Settings
+
+    entries = catalog_entries(servers)
+    print(f"\ncatalog: {servers:,} servers, {len(entries):,} versions")
+    disk = workdir / f"catalog-{servers}"
+    disk.mkdir()
+    with upstream(entries, workdir) as url:
+        pipeline.crawl(Settings(upstream=url, db=disk / "c.duckdb"))
+    with tempfile.NamedTemporaryFile(suffix=".json", dir=disk) as report:
+        subprocess.run([sys.executable, "-m", "tests.bench", "_catalog", report.name, str(disk / "c.duckdb")],
+                       cwd=ROOT, check=True)
+        result = json.loads(Path(report.name).read_text())
+        index = Path(report.name).with_suffix(".index.json")
+        gzipped = len(gzip.compress(index.read_bytes(), 6))
+        line("search index", f"{result['index_bytes'] / 1e6:.2f} MB",
+             f"{gzipped / 1e6:.2f} MB gzipped; {result['index_bytes'] / servers:.0f} bytes a server")
+        if shutil.which("node"):
+            script = disk / "search.js"
+            script.write_text(SEARCH_JS)
+            timings = [json.loads(subprocess.run(["node", str(script), str(index), "kubernetes"], check=True,
+                                                 capture_output=True, text=True).stdout) for _ in range(3)]
+            best = min(timings, key=lambda t: t["load_ms"] + t["query_ms"])
+            line("  time to the first result (node)", f"{best['load_ms'] + best['query_ms']:.0f} ms",
+                 f"parse and index {best['load_ms']:.0f} ms, then a query {best['query_ms']:.1f} ms "
+                 f"({best['found']} found); best of 3, the network not counted")
+    line("render stream in memory (API + catalog)", f"{result['seconds']:.2f} s",
+         f"{result['rss_mb']:.0f} MB peak RSS; catalog {result['catalog_seconds']:.2f} s for "
+         f"{result['catalog_files']:,} files, {result['catalog_bytes'] / 1e6:.0f} MB; "
+         f"API {result['api_seconds']:.2f} s")
+    full = stage("render", "--db", str(disk / "c.duckdb"), "--out", str(disk / "site"),
+                 "--base-url", "https://mirror.example")
+    line("render to disk (published)", f"{full['seconds']:.2f} s",
+         f"{full['rss_mb']:.0f} MB peak RSS (target <= 400 MB); {full['files']:,} files")
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_stage":
         return _run_stage(sys.argv[2], sys.argv[3:])
+    if len(sys.argv) > 2 and sys.argv[1] == "_catalog":
+        return _run_catalog_stage(sys.argv[2], sys.argv[3])
     if len(sys.argv) > 2 and sys.argv[1] == "_bare":
         return _run_bare_crawl(sys.argv[2], sys.argv[3])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="registry sizes in versions (default: 10000,100000)")
     parser.add_argument("--syncs", type=int, default=100, help="1%% syncs for the database growth (smallest size)")
+    parser.add_argument("--catalog", type=int, default=20_000, help="servers for the catalog figures (0: skip)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s)]
     print(f"mcp-mirror bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         for size in sizes:
             measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
+        if args.catalog:
+            measure_catalog(args.catalog, Path(tmp))
 
 
 if __name__ == "__main__":

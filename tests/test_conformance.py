@@ -337,6 +337,23 @@ def test_unknown_paths_outside_the_api_are_404(host):
         assert host.client.get(url).status_code == 404, url
 
 
+def test_catalog_pages_are_html_with_the_content_security_policy(host):
+    """The HTML catalog answers with its pages, assets and feed typed by suffix, and every page
+    carries the CSP header; a missing page is the catalog's 404 page with status 404."""
+    name = VISIBLE[0]
+    for path, media in (("/", "text/html"), (f"/servers/{name}/", "text/html"), ("/changes/", "text/html"),
+                        ("/assets/catalog.css", "text/css"), ("/assets/catalog.js", "text/javascript"),
+                        ("/assets/search.json", "application/json"), ("/feed.atom", "application/atom+xml")):
+        response = host.client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        assert response.headers["content-type"].split(";")[0] == media, (path, response.headers["content-type"])
+        if media == "text/html":
+            assert response.headers.get("content-security-policy") == hosts.PAGE_CSP_HEADER, path
+            assert 'http-equiv="Content-Security-Policy"' in response.text and "<script src=" in response.text
+    missing = host.client.get("/servers/no.such/server/")
+    assert missing.status_code == 404 and "Not found" in missing.text
+
+
 # -- bodies ----------------------------------------------------------------------------
 
 

@@ -1,13 +1,14 @@
 """Render a snapshot as a stream of entries: the tree, never held in memory whole.
 
 `Site.entries` composes the producers in write order: the v0.1 API documents
-(`render.api`), the host's own files (`hosts`), the pages people read (`render.pages`),
-then the state document, which the publisher seals with the manifest's digest. Same
+(`render.api`), the host's own files (`hosts`), the HTML catalog (`render.catalog`: assets,
+server pages, what changed, lists), then the state document, which the publisher seals with the manifest's digest. Same
 snapshot, same entries, same bytes.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,17 +17,18 @@ import orjson
 
 from mirror import __version__, paths
 from mirror.hosts import JSON, Profile
-from mirror.models import Row, Snapshot
+from mirror.models import DatedChange, Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
-from mirror.render import api, pages
+from mirror.render import api, catalog
 from mirror.render.api import ApiProducer, Skipped
 from mirror.render.feeds import DeltaSource, FeedProducer
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
 # trusts an entry's `source` from an older renderer.
-FORMAT = 2
+FORMAT = 3
 
 RowSource = Callable[[], Iterable[Row]]
+ChangeSource = Callable[[], Iterable[DatedChange]]  # newest first, at most catalog.CHANGES_SHOWN
 
 
 def row_source(rows: Iterable[Row]) -> RowSource:
@@ -50,12 +52,13 @@ class Site:
 
     def __init__(self, snapshot: Snapshot, rows: RowSource, *, base_url: str, profile: Profile,
                  content: Snapshot | None = None, deltas: DeltaSource | None = None,
-                 fingerprint: str | None = None) -> None:
+                 changes: ChangeSource | None = None, fingerprint: str | None = None) -> None:
         self.snapshot = snapshot
         self.content = content or snapshot  # the snapshot whose data this is (last change)
         # the change feeds, when the store's history is at hand (mirror.render.feeds)
         self._feeds = FeedProducer(profile, self.content, deltas) if deltas is not None else None
         self.rows = rows
+        self.changes = changes or (lambda: ())
         self.base_url = base_url
         self.profile = profile
         self.context = digest(__version__, str(FORMAT), profile.name, base_url)
@@ -79,17 +82,25 @@ class Site:
 
     def _entries(self) -> Iterator[Entry]:
         self._api = ApiProducer(self.profile)  # counts and pointers are made afresh by each pass
+        pages = catalog.CatalogProducer(base_url=self.base_url, index_name=self.profile.index_name,
+                                        skip=lambda row: row.key in self._api._skip)
         yield from self._api.documents(self.rows())
         yield from api.probe_documents(self.content, profile=self.profile, base_url=self.base_url)
         yield from self.profile.tree_entries(base_url=self.base_url)
-        if not self.profile.path_rewrites:
-            yield pages.not_found_page(self.state_summary())
+        yield from pages.assets()
+        yield pages.not_found_page(self.state_summary())
         yield self._api.rows_index()
+        known = {summary.name for summary in self._api.summaries}
+        yield from pages.server_pages(self.rows(), known=known)
+        yield from pages.change_pages(self.changes(), known=known)
+        yield pages.feed(itertools.islice(self.changes(), catalog.FEED_ENTRIES), known=known,
+                         updated=self.content.finished_at or self.content.started_at)
+        yield pages.search_index(self._api.summaries)
         yield from self._api.lists(self.rows())
         if self._feeds is not None:
             yield from self._feeds.entries(self.rows())
         yield from self._api.pointers()
-        yield pages.landing_page(self.state_summary(), self._api.summaries, base_url=self.base_url)
+        yield from pages.list_pages(self.state_summary(), self._api.summaries)
 
     @property
     def skipped(self) -> list[Skipped]:

@@ -47,14 +47,47 @@ class Skipped:
     reason: str
 
 
+PACKAGE_TYPES = ("npm", "pypi", "oci", "nuget", "mcpb")  # the registry types the catalog names; others: "other"
+TITLE_CHARS = 200
+IDENTIFIER_CHARS = 200
+IDENTIFIERS = 5  # package identifiers a summary keeps
+
+
 @dataclass(frozen=True)
 class ServerSummary:
-    """What pages show of a server: its latest visible version."""
+    """What lists and the search index show of a server: its latest visible version, every
+    text field cut to an explicit bound (one megabyte string must not make a megabyte list)."""
 
     name: str
     version: str
     status: str
     description: str
+    title: str = ""
+    package_types: tuple[str, ...] = ()  # of PACKAGE_TYPES, or "other"
+    identifiers: tuple[str, ...] = ()
+    stdio: bool = False  # has a package (run locally)
+    remote: bool = False  # has a remote endpoint
+    updated_at: str = ""
+
+
+def _text(value: Any, bound: int) -> str:
+    return value[:bound] if isinstance(value, str) else ""
+
+
+def summarize(row: Row, item: Any) -> ServerSummary:
+    """The summary of a server's shown version from its parsed upstream item (any shape)."""
+    server = item.get("server") if isinstance(item, dict) else None
+    server = server if isinstance(server, dict) else {}
+    packages = [p for p in server.get("packages") or () if isinstance(p, dict)] if isinstance(
+        server.get("packages"), list) else []
+    remotes = server.get("remotes") if isinstance(server.get("remotes"), list) else []
+    types = sorted({p.get("registryType") if p.get("registryType") in PACKAGE_TYPES else "other" for p in packages})
+    identifiers = tuple(_text(p.get("identifier"), IDENTIFIER_CHARS) for p in packages[:IDENTIFIERS]
+                        if isinstance(p.get("identifier"), str))
+    return ServerSummary(row.name, row.version, row.status, _text(server.get("description"), SUMMARY_CHARS),
+                         title=_text(server.get("title"), TITLE_CHARS), package_types=tuple(types),
+                         identifiers=identifiers, stdio=bool(packages), remote=bool(remotes),
+                         updated_at=row.updated_at or row.published_at or "")
 
 
 def served_item(row: Row) -> bytes:
@@ -131,10 +164,7 @@ class ApiProducer:
             with_deleted = latest_row(versions)
             self._latest.append((name, shown, with_deleted))
             if shown is not None:
-                description = orjson.loads(shown.doc).get("server", {}).get("description")
-                self.summaries.append(ServerSummary(
-                    name, shown.version, shown.status,
-                    description[:SUMMARY_CHARS] if isinstance(description, str) else ""))
+                self.summaries.append(summarize(shown, orjson.loads(shown.doc)))
 
     # -- pass 2 -------------------------------------------------------------------
 

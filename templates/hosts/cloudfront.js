@@ -7,7 +7,8 @@
 // - cache policy: query strings none (this function folds them into the URI), so caching stays per page;
 // - response headers policy: Access-Control-Allow-Origin *, Access-Control-Allow-Methods GET, HEAD, OPTIONS,
 //   Access-Control-Allow-Headers Authorization, Content-Type, X-Content-Type-Options nosniff,
-//   Cache-Control "{{ headers['Cache-Control'] }}" (origin override);
+//   Cache-Control "{{ headers['Cache-Control'] }}" (origin override), and for the HTML catalog
+//   Content-Security-Policy "{{ page_headers['Content-Security-Policy'] }}" (its pages carry it in a <meta> too);
 // - custom error responses: 403 and 404 -> response page /v0.1/_problems/server-not-found.json, code 404
 //   (S3 answers 403 for a missing key when the reader cannot list the bucket).
 var PREFIX = "{{ prefix }}";

@@ -1,0 +1,551 @@
+"""The HTML catalog people browse: home and list pages, a page per server, what changed
+(and its Atom feed), the search index and the assets, as entries.
+
+Templates are in templates/catalog/ (autoescaped); upstream text reaches them only cut to
+explicit bounds and with control and bidi characters shown as escapes, and URLs only when
+their scheme is http(s). Server pages come from the sorted row stream one server at a time;
+lists and the search index come from the per-server summaries the API pass keeps. Links are
+relative to each page, so the tree works under any base path and on any host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache, partial
+from itertools import groupby
+from typing import Any
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
+
+import orjson
+
+from mirror import paths
+from mirror.hosts import HTML, PAGE_CSP, content_type
+from mirror.models import OFFICIAL, DatedChange, Row, is_visible, latest_row
+from mirror.plan import Cache, Entry, Kind, digest
+from mirror.render.api import PACKAGE_TYPES, ServerSummary
+from mirror.templating import clip, inert, render_template, templates_dir
+
+LIST_PAGE = 50  # servers a list page shows
+NAMESPACE_PAGE = 500
+CHANGES_PAGE = 100
+CHANGES_SHOWN = 10_000  # the newest changes the pages show; `mcp-mirror diff` has them all
+FEED_ENTRIES = 50
+VERSIONS_SHOWN = 100  # of a server's history, newest first
+DESCRIPTION_CHARS = 4000  # of the server page's description
+FIELD_CHARS = 500  # any other text on a server page
+URL_CHARS = 2000
+ITEMS_SHOWN = 50  # packages, arguments, variables, remotes, headers: each list cut here
+INSTALL_LINK_BYTES = 8000  # a bigger vscode: link is left out (the mcp.json entry is still shown)
+SEARCH_DESCRIPTION_CHARS = 120
+SEARCH_TITLE_CHARS = 80
+SEARCH_IDENTIFIER_CHARS = 80
+SEARCH_INDEX_VERSION = 1
+
+CSP = PAGE_CSP  # in every page's <meta>; hosts that set headers send PAGE_CSP_HEADER too
+
+STATUSES = ("active", "deprecated")  # deleted servers have no page
+TRANSPORTS = {"stdio": "runs locally (a package)", "remote": "a remote endpoint"}
+FILTERS = {"package": PACKAGE_TYPES + ("other",), "transport": tuple(TRANSPORTS), "status": STATUSES}
+CHANGE_LABELS = {
+    "server_added": "New server", "version_added": "New version", "version_updated": "Updated",
+    "latest_changed": "Latest version", "version_removed": "Removed version", "server_removed": "Removed server",
+}
+_NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_INPUT_ID = re.compile(r"[^A-Za-z0-9_.-]")
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+# -- untrusted values ------------------------------------------------------------
+
+
+def safe_url(value: Any, *, schemes: Sequence[str] = ("https", "http")) -> str | None:
+    """`value` if it is a URL a page may link: one of `schemes`, a host, no whitespace,
+    control or bidi character anywhere (a browser strips some, so none is let through)."""
+    if not isinstance(value, str) or not value or len(value) > URL_CHARS or _UNSAFE_IN_URL.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme.lower() in schemes and parts.netloc else None
+
+
+def text(value: Any, bound: int = FIELD_CHARS) -> str:
+    """Upstream text for display: a string or nothing, cut and made inert."""
+    return clip(value, bound) if isinstance(value, str) else ""
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value[:ITEMS_SHOWN] if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+# -- how to run a server -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to run one package: a shell line to copy, and the mcp.json server entry (with the
+    inputs it prompts for), or a download for mcpb bundles."""
+
+    registry: str
+    command: str | None = None
+    config: dict[str, Any] | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    download: str | None = None
+    sha256: str | None = None
+
+
+def _input_id(name: str) -> str:
+    return _INPUT_ID.sub("_", name)[:64] or "value"
+
+
+def _env(package: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    env, inputs = {}, []
+    for var in _dicts(package.get("environmentVariables")):
+        name = var.get("name")
+        if not isinstance(name, str) or not name:
+            continue
+        if isinstance(var.get("value"), str):
+            env[name] = var["value"]
+            continue
+        ident = _input_id(name)
+        env[name] = f"${{input:{ident}}}"
+        prompt: dict[str, Any] = {"type": "promptString", "id": ident,
+                                  "description": var.get("description")[:FIELD_CHARS]
+                                  if isinstance(var.get("description"), str) else name}
+        if var.get("isSecret") is True:
+            prompt["password"] = True
+        inputs.append(prompt)
+    return env, inputs
+
+
+def _fixed_arguments(arguments: Any) -> list[str]:
+    """Arguments upstream gives a fixed value for (named: name then value)."""
+    argv = []
+    for arg in _dicts(arguments):
+        value = arg.get("value")
+        if not isinstance(value, str):
+            continue
+        if arg.get("type") == "named" and isinstance(arg.get("name"), str):
+            argv.append(arg["name"])
+        argv.append(value)
+    return argv
+
+
+def launch(package: dict[str, Any]) -> Launch | None:
+    """The run snippet of a package by its registry type, or None for a type the catalog
+    does not know how to run (it still lists the package)."""
+    registry, ident, version = package.get("registryType"), package.get("identifier"), package.get("version")
+    if not isinstance(ident, str) or not ident:
+        return None
+    version = version if isinstance(version, str) and version else None
+    if registry == "mcpb":
+        sha = package.get("fileSha256")
+        return Launch("mcpb", download=safe_url(ident, schemes=("https",)),
+                      sha256=sha if isinstance(sha, str) and _HEX64.fullmatch(sha) else None)
+    env, inputs = _env(package)
+    runtime, arguments = _fixed_arguments(package.get("runtimeArguments")), _fixed_arguments(
+        package.get("packageArguments"))
+    if registry == "npm":
+        argv = ["npx", "-y", *runtime, f"{ident}@{version}" if version else ident]
+    elif registry == "pypi":
+        argv = ["uvx", *runtime, f"{ident}=={version}" if version else ident]
+    elif registry == "nuget":
+        argv = ["dnx", *runtime, f"{ident}@{version}" if version else ident, "--yes"]
+    elif registry == "oci":
+        tagged = ":" in ident.rsplit("/", 1)[-1] or "@" in ident
+        image = ident if tagged or not version else f"{ident}:{version}"
+        argv = ["docker", "run", "-i", "--rm", *runtime, *(part for name in env for part in ("-e", name)), image]
+    else:
+        return None
+    argv += arguments
+    config: dict[str, Any] = {"type": "stdio", "command": argv[0], "args": argv[1:]}
+    if env:
+        config["env"] = env
+    return Launch(str(registry), command=shlex.join(argv), config=config, inputs=inputs)
+
+
+def remote_config(remote: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The mcp.json entry of a remote endpoint (http(s) only), with the inputs its headers need."""
+    url = safe_url(remote.get("url"))
+    if url is None:
+        return None
+    config: dict[str, Any] = {"type": "sse" if remote.get("type") == "sse" else "http", "url": url}
+    headers, inputs = {}, []
+    for header in _dicts(remote.get("headers")):
+        name = header.get("name")
+        if not isinstance(name, str) or not name:
+            continue
+        if isinstance(header.get("value"), str) and "{" not in header["value"]:
+            headers[name] = header["value"]
+            continue
+        ident = _input_id(name)
+        headers[name] = f"${{input:{ident}}}"
+        prompt: dict[str, Any] = {"type": "promptString", "id": ident, "description": name}
+        if header.get("isSecret") is True:
+            prompt["password"] = True
+        inputs.append(prompt)
+    if headers:
+        config["headers"] = headers
+    return config, inputs
+
+
+def mcp_json(name: str, config: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
+    """A ready-to-paste VS Code mcp.json (`servers` keyed by name, `inputs` it prompts for)."""
+    document: dict[str, Any] = {"servers": {name: config}}
+    if inputs:
+        document["inputs"] = inputs
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+
+
+def install_link(name: str, config: dict[str, Any], inputs: list[dict[str, Any]]) -> str | None:
+    """VS Code's `vscode:mcp/install?<url-encoded JSON>` link, or None when it would be too long."""
+    payload = {"name": name, **config, **({"inputs": inputs} if inputs else {})}
+    link = "vscode:mcp/install?" + quote(orjson.dumps(payload).decode(), safe="")
+    return link if len(link) <= INSTALL_LINK_BYTES else None
+
+
+# -- what a page shows -------------------------------------------------------------
+
+
+def _official(item: dict[str, Any]) -> dict[str, Any]:
+    meta = item.get("_meta")
+    official = meta.get(OFFICIAL) if isinstance(meta, dict) else None
+    return official if isinstance(official, dict) else {}
+
+
+def _date(value: Any) -> str:
+    return value[:10] if isinstance(value, str) else ""
+
+
+def _argument_view(arg: dict[str, Any]) -> dict[str, Any]:
+    return {"name": text(arg.get("name") or arg.get("valueHint"), 200), "type": text(arg.get("type"), 40),
+            "required": arg.get("isRequired") is True, "secret": arg.get("isSecret") is True,
+            "default": text(arg.get("default")), "value": text(arg.get("value")),
+            "description": text(arg.get("description"))}
+
+
+def _package_view(package: dict[str, Any]) -> dict[str, Any]:
+    transport = package.get("transport") if isinstance(package.get("transport"), dict) else {}
+    return {
+        "registry": text(package.get("registryType"), 40) or "unknown",
+        "identifier": text(package.get("identifier"), 300),
+        "version": text(package.get("version"), 255),
+        "transport": text(transport.get("type"), 40) or "stdio",
+        "transport_url": text(transport.get("url"), URL_CHARS),
+        "launch": launch(package),
+        "arguments": [_argument_view(a) for a in (*_dicts(package.get("runtimeArguments")),
+                                                  *_dicts(package.get("packageArguments")))][:ITEMS_SHOWN],
+        "env": [_argument_view(v) for v in _dicts(package.get("environmentVariables"))],
+    }
+
+
+def _remote_view(remote: dict[str, Any]) -> dict[str, Any]:
+    return {"type": text(remote.get("type"), 40) or "remote", "url": text(remote.get("url"), URL_CHARS),
+            "href": safe_url(remote.get("url")),
+            "headers": [_argument_view(h) for h in _dicts(remote.get("headers"))]}
+
+
+def server_view(name: str, versions: Sequence[Row], shown: Row, *, here: str, json_dir: Callable[[str], str]
+                ) -> dict[str, Any]:
+    """Everything a server's page shows: the shown (latest visible) version in full, and the
+    history of every version, newest first."""
+    item = orjson.loads(shown.doc)
+    server = item.get("server") if isinstance(item.get("server"), dict) else {}
+    official = _official(item)
+    repository = server.get("repository") if isinstance(server.get("repository"), dict) else {}
+    icon = next((safe_url(i.get("src"), schemes=("https",)) for i in _dicts(server.get("icons"))
+                 if safe_url(i.get("src"), schemes=("https",))), None)
+    packages = [_package_view(p) for p in _dicts(server.get("packages"))]
+    remotes = [_remote_view(r) for r in _dicts(server.get("remotes"))]
+    config = next(((p["launch"].config, p["launch"].inputs) for p in packages
+                   if p["launch"] is not None and p["launch"].config is not None), None)
+    if config is None:
+        config = next((c for r in _dicts(server.get("remotes")) if (c := remote_config(r)) is not None), None)
+    newest = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
+    history = []
+    for row in newest[:VERSIONS_SHOWN]:
+        row_official = _official(orjson.loads(row.doc)) if row is not shown else official
+        history.append({
+            "version": clip(row.version, 255), "status": row.status, "latest": row.is_latest,
+            "published": _date(row.published_at), "updated": _date(row.updated_at),
+            "status_message": text(row_official.get("statusMessage")),
+            "status_changed": _date(row_official.get("statusChangedAt")),
+            "json": paths.relative_url(here, json_dir(row.version)) if is_visible(row) else None,
+        })
+    return {
+        "name": name, "version": clip(shown.version, 255), "status": shown.status,
+        "title": text(server.get("title"), 200), "description": text(server.get("description"), DESCRIPTION_CHARS),
+        "status_message": text(official.get("statusMessage")),
+        "published": _date(shown.published_at), "updated": _date(shown.updated_at),
+        "icon": icon,
+        "repository": {"url": text(repository.get("url"), URL_CHARS), "href": safe_url(repository.get("url")),
+                       "source": text(repository.get("source"), 40), "subfolder": text(repository.get("subfolder"))},
+        "website": {"url": text(server.get("websiteUrl"), URL_CHARS), "href": safe_url(server.get("websiteUrl"))},
+        "packages": packages, "remotes": remotes,
+        "mcp_json": mcp_json(name, *config) if config else None,
+        "install": install_link(name, *config) if config else None,
+        "history": history, "more_versions": max(0, len(newest) - VERSIONS_SHOWN),
+        "json": paths.relative_url(here, json_dir(shown.version)),
+    }
+
+
+def change_view(dated: DatedChange) -> dict[str, Any]:
+    change = dated.change
+    label = CHANGE_LABELS.get(change.kind, change.kind)
+    detail = ""
+    if change.kind == "status_changed":
+        to = change.detail.get("to")
+        label = {"deprecated": "Deprecated", "deleted": "Deleted", "active": "Restored"}.get(to, "Status changed")
+        detail = f"{change.detail.get('from')} → {to}"
+        if isinstance(change.detail.get("message"), str):
+            detail += f": {change.detail['message']}"
+    elif change.kind == "latest_changed":
+        detail = f"{change.detail.get('from')} → {change.detail.get('to')}"
+    elif change.kind == "version_updated":
+        changed = change.detail.get("paths") or []
+        detail = ", ".join(str(p) for p in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return {"label": label, "kind": change.kind, "name": change.name, "version": clip(change.version or "", 255),
+            "detail": clip(detail, FIELD_CHARS), "at": dated.at, "date": _date(dated.at),
+            "snapshot": dated.snapshot, "seq": dated.seq}
+
+
+# -- the producer ------------------------------------------------------------------
+
+
+@cache
+def templates_digest() -> str:
+    """Of every catalog template and asset: a changed template is a changed page."""
+    root = templates_dir() / "catalog"
+    sha = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            sha.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()
+
+
+def asset(name: str) -> bytes:
+    return (templates_dir() / "catalog" / "assets" / name).read_bytes()
+
+
+class CatalogProducer:
+    """The catalog of one snapshot for one host profile and base URL."""
+
+    def __init__(self, *, base_url: str, index_name: str, skip: Callable[[Row], bool] = lambda row: False) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.index_name = index_name  # of the API tree: its directories are linked with a trailing slash on static
+        self.skip = skip
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _json_dir(self, name: str, version: str) -> str:
+        return paths.version_dir(name, version)
+
+    def _context(self, here: str, **values: Any) -> dict[str, Any]:
+        api_slash = self.index_name == "index.html"  # plain file servers answer a directory with a slash only
+
+        def api(target: str) -> str:
+            return paths.relative_url(here, target, directory=api_slash)
+
+        return {"url": partial(paths.relative_url, here), "file": partial(paths.relative_url, here, directory=False),
+                "api": api, "paths": paths, "csp": CSP, "here": here, "base_url": self.base_url, **values}
+
+    def _page(self, directory: str, template: str, kind: Kind, *, source: Sequence[str] | None = None,
+              **values: Any) -> Entry:
+        """A page; with `source` (what its values are made of), made only when a publisher
+        does not already have it."""
+        def body() -> bytes:
+            return render_template(f"catalog/{template}", **self._context(directory, **values)).encode()
+        if source is None:
+            return Entry(paths.catalog_page_file(directory), kind, HTML, body(), cache=Cache.HTML)
+        return Entry(paths.catalog_page_file(directory), kind, HTML, body, cache=Cache.HTML,
+                     source=digest(templates_digest(), directory, template, *source))
+
+    # -- documents --------------------------------------------------------------
+
+    def assets(self) -> Iterator[Entry]:
+        for path in (paths.STYLESHEET, paths.SCRIPT):
+            yield Entry(path, Kind.DOCUMENT, content_type(path), asset(path.rsplit("/", 1)[1]), cache=Cache.HTML)
+
+    def not_found_page(self, state: dict[str, Any]) -> Entry:
+        """Served at whatever URL was missing, so its links are absolute (from the base URL)
+        and it loads nothing: a relative stylesheet would miss at any depth."""
+        body = render_template("catalog/404.html", state=state, base_url=self.base_url, csp=CSP).encode()
+        return Entry(paths.NOT_FOUND_PAGE, Kind.DOCUMENT, HTML, body, cache=Cache.HTML)
+
+    # -- lists: a page per server -----------------------------------------------
+
+    def server_pages(self, rows: Iterable[Row], *, known: set[str]) -> Iterator[Entry]:
+        """One page per listed server (`known`: those with a visible latest version; a
+        server deleted upstream has none), made as its rows arrive."""
+        for name, group in groupby(rows, key=lambda row: row.name):
+            if name not in known:
+                for _ in group:
+                    pass
+                continue
+            versions = [row for row in group if not self.skip(row)]
+            shown = latest_row(row for row in versions if is_visible(row))
+            if shown is None:
+                continue
+            directory = paths.catalog_server_dir(name)
+            source = digest(templates_digest(), directory, *(row.hash for row in versions))
+            yield Entry(paths.catalog_page_file(directory), Kind.LIST, HTML,
+                        partial(self._server_page, name, versions, shown, directory), cache=Cache.HTML,
+                        source=source)
+
+    def _server_page(self, name: str, versions: list[Row], shown: Row, directory: str) -> bytes:
+        server = server_view(name, versions, shown, here=directory,
+                             json_dir=lambda version: self._json_dir(name, version))
+        api_slash = self.index_name == "index.html"
+        for entry in server["history"]:
+            if entry["json"] is not None and api_slash is False:
+                entry["json"] = entry["json"].rstrip("/")
+        if not api_slash:
+            server["json"] = server["json"].rstrip("/")
+        namespace = name.split("/", 1)[0]
+        return render_template("catalog/server.html", **self._context(
+            directory, server=server, namespace=namespace, title=server["title"] or name)).encode()
+
+    # -- lists: changes, feed, search index --------------------------------------
+
+    def change_pages(self, changes: Iterable[DatedChange], *, known: set[str]) -> Iterator[Entry]:
+        """What changed, newest first, CHANGES_PAGE a page; `known` names the servers with a page."""
+        chunk: list[dict[str, Any]] = []
+        page = 1
+        for dated in changes:
+            chunk.append(change_view(dated))
+            if len(chunk) == CHANGES_PAGE:
+                yield self._changes_page(page, chunk, known, more=True)
+                page, chunk = page + 1, []
+        if chunk or page == 1:
+            yield self._changes_page(page, chunk, known, more=False)
+
+    def _changes_page(self, page: int, changes: list[dict[str, Any]], known: set[str], *, more: bool) -> Entry:
+        directory = paths.catalog_list_dir(paths.CATALOG_CHANGES, page)
+        pager = {"page": page, "prev": paths.catalog_list_dir(paths.CATALOG_CHANGES, page - 1) if page > 1 else None,
+                 "next": paths.catalog_list_dir(paths.CATALOG_CHANGES, page + 1) if more else None}
+        return self._page(directory, "changes.html", Kind.LIST, changes=changes, known=known, pager=pager,
+                          title="What changed", shown_limit=CHANGES_SHOWN)
+
+    def feed(self, changes: Iterable[DatedChange], *, known: set[str], updated: str) -> Entry:
+        """An Atom feed (RFC 4287) of the newest changes; ids are stable URNs, dates the crawls'."""
+        views = [change_view(dated) for dated in changes]
+        base = self.base_url
+        feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{base}/{paths.FEED}")
+        updated = views[0]["at"] if views else updated
+        lines = ['<?xml version="1.0" encoding="utf-8"?>', '<feed xmlns="http://www.w3.org/2005/Atom">',
+                 f"  <id>urn:uuid:{feed_id}</id>", "  <title>MCP Registry mirror: what changed</title>",
+                 f"  <updated>{_xml(updated)}</updated>",
+                 f'  <link rel="self" type="application/atom+xml" href="{_xml(base)}/{paths.FEED}"/>',
+                 f'  <link rel="alternate" type="text/html" href="{_xml(base)}/{paths.CATALOG_CHANGES}/"/>',
+                 "  <author><name>mcp-mirror</name></author>", "  <generator>mcp-mirror</generator>"]
+        for view in views:
+            entry_id = uuid.uuid5(uuid.NAMESPACE_URL,
+                                  f"{base}/{paths.CATALOG_CHANGES}/{view['snapshot']}/{view['seq']}")
+            title = f"{view['label']}: {inert(view['name'])}" + (f" {view['version']}" if view["version"] else "")
+            link = (f"{base}/{paths.catalog_server_dir(view['name'])}/" if view["name"] in known
+                    else f"{base}/{paths.CATALOG_CHANGES}/")
+            summary = view["detail"] or title
+            lines += ["  <entry>", f"    <id>urn:uuid:{entry_id}</id>", f"    <title>{_xml(title)}</title>",
+                      f"    <updated>{_xml(view['at'])}</updated>", f'    <link href="{_xml(link)}"/>',
+                      f'    <category term="{_xml(view["kind"])}"/>', f"    <summary>{_xml(summary)}</summary>",
+                      "  </entry>"]
+        lines.append("</feed>")
+        return Entry(paths.FEED, Kind.LIST, content_type(paths.FEED), ("\n".join(lines) + "\n").encode(),
+                     cache=Cache.HTML)
+
+    def search_index(self, summaries: Sequence[ServerSummary]) -> Entry:
+        """Compact: one array per server (name, title, description, identifiers, status,
+        transports), every text cut; `<`, `>`, `&` as \\u escapes wherever it is served."""
+        fields = ["name", "title", "description", "packages", "status", "transports"]
+        rows = [[s.name, s.title[:SEARCH_TITLE_CHARS], s.description[:SEARCH_DESCRIPTION_CHARS],
+                 " ".join(i[:SEARCH_IDENTIFIER_CHARS] for i in s.identifiers), s.status,
+                 ("stdio " if s.stdio else "") + ("remote" if s.remote else "")] for s in summaries]
+        body = orjson.dumps({"version": SEARCH_INDEX_VERSION, "fields": fields, "servers": rows})
+        body = body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+        return Entry(paths.SEARCH_INDEX, Kind.LIST, content_type(paths.SEARCH_INDEX), body, cache=Cache.HTML)
+
+    # -- pointers: home, lists, namespaces, filters -------------------------------
+
+    def list_pages(self, state: dict[str, Any], summaries: Sequence[ServerSummary]) -> Iterator[Entry]:
+        yield from self._listing(paths.HOME, summaries, state=state, title="MCP servers", home=True)
+        namespaces: dict[str, list[ServerSummary]] = defaultdict(list)
+        spelling: dict[str, str] = {}
+        for summary in summaries:
+            namespace = summary.name.split("/", 1)[0]
+            key = paths.fold(namespace)  # one page per namespace on case-insensitive file systems too
+            spelling.setdefault(key, namespace)
+            namespaces[key].append(summary)
+        ordered = sorted(namespaces, key=lambda key: spelling[key])
+        for key in ordered:
+            yield from self._listing(paths.catalog_namespace_dir(spelling[key]), namespaces[key], state=state,
+                                     title=f"Namespace {spelling[key]}")
+        table = [(spelling[key], len(namespaces[key])) for key in ordered]
+        chunks = [table[i:i + NAMESPACE_PAGE] for i in range(0, len(table), NAMESPACE_PAGE)] or [[]]
+        for number, chunk in enumerate(chunks, start=1):
+            directory = paths.catalog_list_dir(paths.CATALOG_NAMESPACES, number)
+            pager = self._pager(paths.CATALOG_NAMESPACES, number, len(chunks))
+            yield self._page(directory, "namespaces.html", Kind.POINTER, namespaces=chunk, pager=pager,
+                             title="Namespaces", state=state)
+        for facet, values in FILTERS.items():
+            for value in values:
+                chosen = [s for s in summaries if _matches(s, facet, value)]
+                yield from self._listing(paths.catalog_filter_dir(facet, value), chosen, state=state,
+                                         title=_filter_title(facet, value), facet=(facet, value))
+
+    def _pager(self, directory: str, page: int, pages: int) -> dict[str, Any]:
+        return {"page": page, "pages": pages,
+                "prev": paths.catalog_list_dir(directory, page - 1) if page > 1 else None,
+                "next": paths.catalog_list_dir(directory, page + 1) if page < pages else None}
+
+    def _listing(self, directory: str, summaries: Sequence[ServerSummary], *, state: dict[str, Any], title: str,
+                 home: bool = False, facet: tuple[str, str] | None = None) -> Iterator[Entry]:
+        pages = max(1, -(-len(summaries) // LIST_PAGE))
+        for page in range(1, pages + 1):
+            chunk = summaries[(page - 1) * LIST_PAGE:page * LIST_PAGE]
+            here = paths.catalog_list_dir(directory, page)
+            # what the page shows of the state: its content, never the crawl's own record, so a
+            # crawl that found nothing new leaves the page (and its source) as it was
+            shown = {key: value for key, value in state.items() if key != "snapshot"}
+            shown_state = orjson.dumps(shown, option=orjson.OPT_SORT_KEYS).decode() if home and page == 1 else ""
+            yield self._page(here, "list.html", Kind.POINTER, servers=[_list_view(s) for s in chunk],
+                             total=len(summaries), pager=self._pager(directory, page, pages), title=title,
+                             home=home and page == 1, state=state, facet=facet, filters=FILTERS,
+                             filter_title=_filter_title,
+                             source=(title, str(len(summaries)), str(page), str(pages), repr(facet), shown_state,
+                                     *(repr(s) for s in chunk)))
+
+
+def _matches(summary: ServerSummary, facet: str, value: str) -> bool:
+    if facet == "package":
+        return value in summary.package_types
+    if facet == "transport":
+        return summary.stdio if value == "stdio" else summary.remote
+    return summary.status == value
+
+
+def _filter_title(facet: str, value: str) -> str:
+    if facet == "package":
+        return f"{value} packages" if value != "other" else "other package types"
+    if facet == "transport":
+        return "stdio (local)" if value == "stdio" else "remote"
+    return value
+
+
+def _list_view(summary: ServerSummary) -> dict[str, Any]:
+    return {"name": summary.name, "title": clip(summary.title, 200), "description": clip(summary.description, 300),
+            "version": clip(summary.version, 255), "status": summary.status, "packages": summary.package_types,
+            "stdio": summary.stdio, "remote": summary.remote, "updated": _date(summary.updated_at)}
+
+
+def _xml(value: str) -> str:
+    """Text for XML 1.0: control characters shown as escapes (XML cannot carry them), then escaped."""
+    return xml_escape(_NOT_XML.sub("\ufffd", inert(value)), {'"': "&quot;"})

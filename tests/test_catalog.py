@@ -1,0 +1,221 @@
+"""The catalog's pure parts: run snippets by registry type, the URL schemes a page may link,
+what untrusted text becomes, the Atom feed and the search index, and where pages go."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from urllib.parse import unquote
+
+import feedparser
+import orjson
+import pytest
+from factories import item, row
+from hostile import BIDI, BROWSER_URLS, SCRIPT
+from test_render import SNAPSHOT, golden_rows
+from trees import plan_site, site
+
+from mirror import hosts, paths
+from mirror.models import Change, DatedChange, row_from_item
+from mirror.render import catalog
+from mirror.render.catalog import install_link, launch, mcp_json, remote_config, safe_url
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.mark.parametrize("package, command", [
+    ({"registryType": "npm", "identifier": "@scope/pkg", "version": "1.2.3"}, "npx -y @scope/pkg@1.2.3"),
+    ({"registryType": "pypi", "identifier": "mcp-thing", "version": "0.4"}, "uvx mcp-thing==0.4"),
+    ({"registryType": "oci", "identifier": "ghcr.io/o/img", "version": "2.0"}, "docker run -i --rm ghcr.io/o/img:2.0"),
+    ({"registryType": "oci", "identifier": "docker.io/o/img:7", "version": "2.0"},
+     "docker run -i --rm docker.io/o/img:7"),
+    ({"registryType": "nuget", "identifier": "Some.Tool", "version": "1.0.0"}, "dnx Some.Tool@1.0.0 --yes"),
+    ({"registryType": "npm", "identifier": "x; rm -rf ~", "version": "1"}, "npx -y 'x; rm -rf ~@1'"),
+])
+def test_run_snippets_by_registry_type(package, command):
+    run = launch(package)
+    assert run is not None and run.command == command
+    assert run.config["type"] == "stdio" and [run.config["command"], *run.config["args"]] == command.split(" ")[:1] + (
+        run.config["args"])
+
+
+def test_environment_variables_become_inputs_and_docker_flags():
+    package = {"registryType": "oci", "identifier": "img", "version": "1",
+               "environmentVariables": [{"name": "API_KEY", "isSecret": True, "description": "the key"},
+                                        {"name": "MODE", "value": "fast"}],
+               "packageArguments": [{"type": "named", "name": "--port", "value": "8080"},
+                                    {"type": "positional", "valueHint": "path"}]}
+    run = launch(package)
+    assert run.command == "docker run -i --rm -e API_KEY -e MODE img:1 --port 8080"
+    assert run.config["env"] == {"API_KEY": "${input:API_KEY}", "MODE": "fast"}
+    assert run.inputs == [{"type": "promptString", "id": "API_KEY", "description": "the key", "password": True}]
+
+
+def test_mcpb_is_a_download_with_its_digest_https_only():
+    sha = "a" * 64
+    run = launch({"registryType": "mcpb", "identifier": "https://example.com/x.mcpb", "fileSha256": sha})
+    assert (run.download, run.sha256, run.command) == ("https://example.com/x.mcpb", sha, None)
+    bad = launch({"registryType": "mcpb", "identifier": "javascript:alert(1)", "fileSha256": "<b>"})
+    assert (bad.download, bad.sha256) == (None, None)
+
+
+def test_unknown_registry_types_and_missing_identifiers_have_no_snippet():
+    assert launch({"registryType": "cargo", "identifier": "x"}) is None
+    assert launch({"registryType": "npm"}) is None
+
+
+def test_remotes_and_the_vscode_install_link():
+    config, inputs = remote_config({"type": "streamable-http", "url": "https://mcp.example.com/mcp",
+                                    "headers": [{"name": "Authorization", "isSecret": True}]})
+    assert config == {"type": "http", "url": "https://mcp.example.com/mcp",
+                      "headers": {"Authorization": "${input:Authorization}"}}
+    link = install_link("io.github.a/b", config, inputs)
+    assert link.startswith("vscode:mcp/install?")
+    payload = orjson.loads(unquote(link.removeprefix("vscode:mcp/install?")))
+    assert payload["name"] == "io.github.a/b" and payload["url"] == config["url"] and payload["inputs"] == inputs
+    assert orjson.loads(mcp_json("io.github.a/b", config, inputs)) == {"servers": {"io.github.a/b": config},
+                                                                        "inputs": inputs}
+    assert remote_config({"type": "sse", "url": "javascript:alert(1)"}) is None
+    assert install_link("a/b", {"type": "stdio", "command": "x", "args": ["y" * 9000]}, []) is None  # bounded
+
+
+@pytest.mark.parametrize("url", [*BROWSER_URLS, "vbscript:x", " https://x.example", "https://x.example/\u202e",
+                                 "https://x.example/a b", "//x.example", "https:", "ftp://x.example", "", None, 5,
+                                 "https://" + "a" * 3000])
+def test_only_plain_http_urls_are_linked(url):
+    assert safe_url(url) is None
+
+
+def test_http_and_https_urls_are_linked_as_they_are():
+    assert safe_url("https://github.com/a/b?x=1#y") == "https://github.com/a/b?x=1#y"
+    assert safe_url("HTTP://example.com") == "HTTP://example.com"
+    assert safe_url("http://example.com", schemes=("https",)) is None  # icons: https only
+
+
+def _hostile_row(name: str, text: str, url: str):
+    entry = item(name, "1.0.0", latest=True, description=text, title=text, websiteUrl=url,
+                 repository={"url": url, "source": "github"}, icons=[{"src": url}],
+                 packages=[{"registryType": "npm", "identifier": text, "version": "1.0.0",
+                            "environmentVariables": [{"name": text, "description": text, "default": url}]}],
+                 remotes=[{"type": "streamable-http", "url": url, "headers": [{"name": text, "value": url}]}])
+    return row_from_item(entry)
+
+
+def test_untrusted_text_is_escaped_urls_filtered_and_bidi_shown_as_escapes():
+    rows = [_hostile_row("io.x/script", SCRIPT, "javascript:alert(1)"), _hostile_row("io.x/bidi", BIDI, "https://ok")]
+    plan = plan_site(SNAPSHOT, rows, base_url="http://x")
+    page = plan["servers/io.x/script/index.html"].decode()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "onerror=alert(1)>" not in page
+    assert not re.search(r"""(href|src)="\s*javascript""", page, re.IGNORECASE)
+    assert "<img" not in page  # an icon that is not https is not shown
+    bidi = plan["servers/io.x/bidi/index.html"].decode()
+    assert "\u202e" not in bidi and "\u2066" not in bidi and "\\u202e" in bidi
+    for path, body in plan.items():
+        if path.endswith(".html"):
+            assert b"\xe2\x80\xae" not in body, path  # U+202E nowhere in any page
+            assert b"<script>" not in body and body.count(b"<script") <= 1, path
+
+
+def test_megabyte_strings_are_cut_to_explicit_bounds():
+    big = row_from_item(item("io.x/big", "1.0.0", latest=True, description="d" * 300_000, title="t" * 300_000))
+    plan = plan_site(SNAPSHOT, [big], base_url="http://x")
+    page = plan["servers/io.x/big/index.html"]
+    assert len(page) < 20_000 and "…".encode() in page
+    assert len(plan[paths.LANDING_PAGE]) < 20_000
+    index = orjson.loads(plan[paths.SEARCH_INDEX])
+    assert index["fields"][:3] == ["name", "title", "description"]
+    name, title, description = index["servers"][0][:3]
+    assert (name, len(title), len(description)) == ("io.x/big", catalog.SEARCH_TITLE_CHARS,
+                                                     catalog.SEARCH_DESCRIPTION_CHARS)
+
+
+def test_the_search_index_has_no_raw_markup_characters():
+    plan = plan_site(SNAPSHOT, [_hostile_row("io.x/script", SCRIPT, "javascript:alert(1)")], base_url="http://x")
+    body = plan[paths.SEARCH_INDEX]
+    assert b"<" not in body and b">" not in body and b"&" not in body
+    assert orjson.loads(body)["servers"][0][1] == SCRIPT[:catalog.SEARCH_TITLE_CHARS]
+
+
+def test_pages_are_at_stable_urls_and_linked_relative_to_each_page():
+    plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp")
+    assert {"index.html", "404.html", "servers/io.github.a/tool/index.html", "servers/io.github.a/index.html",
+            "namespaces/index.html", "changes/index.html", "feed.atom", "filters/status/deprecated/index.html",
+            "filters/transport/stdio/index.html", "filters/package/npm/index.html", paths.STYLESHEET,
+            paths.SCRIPT, paths.SEARCH_INDEX} <= set(plan)
+    assert "servers/io.github.b/gone/index.html" not in plan  # deleted upstream: no page
+    page = plan["servers/io.github.a/tool/index.html"].decode()
+    assert 'href="../../../assets/catalog.css"' in page and 'src="../../../assets/catalog.js"' in page
+    assert 'href="../../../v0.1/servers/io.github.a/tool/versions/1.0.0%2Bbuild.7"' in page
+    static = plan_site(SNAPSHOT, golden_rows(), base_url="https://o.github.io/r", host="static")
+    assert 'href="../../../v0.1/servers/io.github.a/tool/versions/1.10.0/"' in (
+        static["servers/io.github.a/tool/index.html"].decode())  # plain file servers: the directory form
+    assert paths.relative_url("", "") == "./" and paths.relative_url("a/b", "") == "../../"
+    assert paths.catalog_list_dir("", 2) == "_page/2" and paths.catalog_list_dir("changes", 1) == "changes"
+
+
+def test_every_page_carries_the_csp_and_no_inline_script():
+    plan = plan_site(SNAPSHOT, golden_rows(), base_url="http://x")
+    meta = '<meta http-equiv="Content-Security-Policy" content="{}">'.format(
+        hosts.PAGE_CSP.replace("'", "&#39;"))
+    for path, body in plan.items():
+        if path.endswith(".html") and not path.startswith("v0.1/"):
+            text = body.decode()
+            assert meta in text, path
+            assert re.findall(r"<script[^>]*>", text) in ([], ['<script src="' + paths.relative_url(
+                path.rpartition("/")[0] if "/" in path else "", paths.SCRIPT, directory=False) + '" defer>']), path
+            assert " on" not in re.sub(r">[^<]*<", "><", text).replace(" one", ""), path  # no event attributes
+
+
+def _changes() -> list[DatedChange]:
+    return [DatedChange(8, 0, "2025-12-02T00:00:00Z", Change("status_changed", "io.github.a/tool", "1.0.0+build.7",
+                                                               {"from": "active", "to": "deprecated",
+                                                                "message": "use <b>1.10.0</b>"})),
+            DatedChange(8, 1, "2025-12-02T00:00:00Z", Change("server_removed", "io.github.z/gone\x07", None)),
+            DatedChange(7, 0, "2025-12-01T00:00:05.5Z", Change("server_added", "io.github.a/tool", "1.10.0"))]
+
+
+def test_what_changed_is_newest_first_and_paginated():
+    many = [DatedChange(9, n, "2025-12-03T00:00:00Z", Change("version_added", "io.github.a/tool", f"9.{n}"))
+            for n in range(catalog.CHANGES_PAGE + 5)]
+    rendered = site(SNAPSHOT, golden_rows(), base_url="http://x")
+    rendered.changes = lambda: [*many, *_changes()]
+    files = {entry.path: entry.data() for entry in rendered.entries()}
+    first, second = files["changes/index.html"].decode(), files["changes/_page/2/index.html"].decode()
+    assert first.count('<li class="change') == catalog.CHANGES_PAGE and 'rel="next" href="../changes/_page/2/"' in first
+    assert "Deprecated" in second and "use &lt;b&gt;1.10.0&lt;/b&gt;" in second and "Removed server" in second
+    assert second.index("Deprecated") < second.index("New server")
+
+
+def test_the_atom_feed_is_well_formed_and_a_feed_reader_accepts_it():
+    rendered = site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp")
+    rendered.changes = _changes
+    feed_bytes = next(entry.data() for entry in rendered.entries() if entry.path == paths.FEED)
+    root = ET.fromstring(feed_bytes)
+    assert root.tag == f"{ATOM}feed"
+    for required in ("id", "title", "updated"):
+        assert root.find(f"{ATOM}{required}") is not None
+    entries = root.findall(f"{ATOM}entry")
+    assert len(entries) == 3
+    for entry in entries:
+        assert all(entry.find(f"{ATOM}{tag}") is not None and entry.find(f"{ATOM}{tag}").text
+                   for tag in ("id", "title", "updated")), ET.tostring(entry)
+    assert len({entry.find(f"{ATOM}id").text for entry in entries}) == 3
+    parsed = feedparser.parse(feed_bytes)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10" and len(parsed.entries) == 3
+    assert parsed.entries[0].title.startswith("Deprecated: io.github.a/tool")
+    assert parsed.entries[0].link == "https://m.example/mcp/servers/io.github.a/tool/"
+    assert "\\u0007" in parsed.entries[1].title  # a control character XML cannot carry, shown as an escape
+    assert parsed.feed.updated == "2025-12-02T00:00:00Z"
+
+
+def test_server_pages_are_skipped_by_source_when_their_rows_did_not_change():
+    a = [e for e in site(SNAPSHOT, golden_rows(), base_url="http://x").entries() if e.path.startswith("servers/")
+         and e.source]
+    rows = golden_rows()
+    rows[0] = row("com.example/Mixed-Case", "1.0.0", latest=True, published="2025-09-01T00:00:00Z",
+                  description="changed")
+    b = {e.path: e.source for e in site(SNAPSHOT, rows, base_url="http://x").entries() if e.source}
+    changed = {e.path for e in a if b[e.path] != e.source}
+    assert changed == {"servers/com.example/Mixed-Case/index.html", "servers/com.example/index.html"}  # and its list
