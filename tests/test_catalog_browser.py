@@ -75,7 +75,7 @@ def _deprecated(entries: list[dict]) -> list[dict]:
     for entry in changed:
         if entry["server"]["name"] == DEPRECATE:
             entry["_meta"][OFFICIAL].update(status="deprecated", statusMessage="Use something else",
-                                            statusChangedAt="2025-12-01T00:00:00Z", updatedAt="2025-12-01T00:00:00Z")
+                                            statusChangedAt="2026-06-01T00:00:00Z", updatedAt="2026-06-01T00:00:00Z")
     return changed
 
 

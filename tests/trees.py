@@ -41,7 +41,7 @@ def publish_site(snapshot: Snapshot, rows: Sequence[Row], out: Path, *, base_url
         return publish(rendered, target)
 
 
-SNAPSHOT_LINE = re.compile(rb"Snapshot \d+ of <code>[^<]*</code>, finished \S+:\n")
+SNAPSHOT_LINE = re.compile(rb"Data from <bdi>[^<]*</bdi>, synced <time[^>]*>[^<]*</time>\n\(snapshot \d+\)")
 UPSTREAM_LINE = re.compile(rb"This mirror of <code>[^<]*</code>")
 
 
@@ -55,7 +55,8 @@ def comparable_tree(root: Path) -> dict[str, bytes]:
     - in the state document, the `snapshot`, `content`, `manifest` and `changes` members (ids,
       times and the feed's link); every count and capability stays;
     - in `/v0.1/version`, `git_commit` and `build_time` (the content snapshot's id and time);
-    - on the landing page, the content snapshot's id, upstream and finish time; on the 404
+    - the catalog's "What changed" pages and Atom feed: the same history of crawls;
+    - on the home page, the content snapshot's id, upstream and finish time; on the 404
       page, the upstream (a mirror of a mirror names another one).
     """
     root = Path(root).resolve()
@@ -63,7 +64,8 @@ def comparable_tree(root: Path) -> dict[str, bytes]:
     feed = paths.extension_dir("changes")
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        if rel.startswith(feed + "/") or rel.startswith(paths.extension_dir("manifest") + "/"):
+        if rel.startswith((feed + "/", paths.extension_dir("manifest") + "/", paths.CATALOG_CHANGES + "/")) \
+                or rel == paths.FEED:
             continue
         data = path.read_bytes()
         if rel.startswith(paths.extension_dir("state") + "/"):
@@ -77,7 +79,7 @@ def comparable_tree(root: Path) -> dict[str, bytes]:
             version.pop("build_time", None)
             data = orjson.dumps(version)
         elif rel == paths.LANDING_PAGE:
-            data = SNAPSHOT_LINE.sub(b"Snapshot _ of _, finished _:\n", data)
+            data = SNAPSHOT_LINE.sub(b"Data from _, synced _ (snapshot _)", data)
         elif rel == paths.NOT_FOUND_PAGE:
             data = UPSTREAM_LINE.sub(b"This mirror of _", data)
         files[rel] = data
