@@ -74,6 +74,16 @@ def profile_option(f: Callable) -> Callable:
                         help="Host profile the tree is made for (env MCP_MIRROR_PROFILE); see README's Hosting.")(f)
 
 
+def curation_options(f: Callable) -> Callable:
+    """--policy and --local: what an organization's mirror serves (applied at render)."""
+    f = click.option("--local", "local", envvar="MCP_MIRROR_LOCAL", type=click.Path(file_okay=False, path_type=Path),
+                     help="Directory of the organization's own server.json files, merged in (env MCP_MIRROR_LOCAL).")(f)
+    return click.option("--policy", "policy", envvar="MCP_MIRROR_POLICY",
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="Curation policy (TOML): which servers are served; see README's Governance "
+                             "walkthrough (env MCP_MIRROR_POLICY).")(f)
+
+
 def make_settings(**values: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in values.items() if v is not None})
@@ -181,8 +191,10 @@ def describe(change: pipeline.Change) -> str:
 @db_option
 @site_options
 @profile_option
+@curation_options
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to render (default: the latest).")
-def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | None) -> None:
+def render(db: Path, out: Path, base_url: str, profile: str, policy: Path | None, local: Path | None,
+           snapshot_id: int | None) -> None:
     """Publish the static v0.1 API tree of a snapshot at OUT, atomically.
 
     OUT becomes a symlink to the current generation (kept beside it in .OUT.generations);
@@ -192,14 +204,26 @@ def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | 
     """
     progress = progress_printer()
     try:
-        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, profile=profile),
-                                 snapshot_id=snapshot_id, progress=progress)
+        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, profile=profile, policy=policy,
+                                               local=local), snapshot_id=snapshot_id, progress=progress)
     finally:
         end_progress(progress)
     warn(result.warnings)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
                f"{w.removed} removed")
+    if result.curation is not None:
+        print_curation(result.curation, result.collisions)
+
+
+def print_curation(curation: Any, collisions: list[str]) -> None:
+    click.echo(f"policy: {curation.rows_admitted} rows admitted, {curation.rows_excluded} excluded")
+    for rule, counts in curation.by_rule().items():
+        click.echo(printable(f"  {rule}: {counts['admitted']} admitted, {counts['excluded']} excluded"))
+    for name, version in curation.relatested:
+        click.echo(printable(f"  latest moved by the policy: {name} {version}"))
+    for name in collisions:
+        click.echo(printable(f"  collision (upstream and --local): {name}"))
 
 
 def warn(lines: Iterable[str]) -> None:
@@ -213,10 +237,11 @@ def warn(lines: Iterable[str]) -> None:
 @site_options
 @profile_option
 @deadline_option
+@curation_options
 @click.option("--full", is_flag=True, help="Crawl every row so removals are detected (every crawl is full today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float, full: bool,
-          as_json: bool) -> None:
+def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float,
+          policy: Path | None, local: Path | None, full: bool, as_json: bool) -> None:
     """Crawl, diff and render in one go, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
@@ -224,7 +249,7 @@ def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadl
     progress = progress_printer()
     try:
         result = pipeline.build(make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile,
-                                              deadline=deadline), progress=progress)
+                                              deadline=deadline, policy=policy, local=local), progress=progress)
     finally:
         end_progress(progress)
     warn(result.render.warnings)
@@ -238,7 +263,34 @@ def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadl
     click.echo(f"rejected entries: {s['rejected']}" + (" (see `mcp-mirror diff`)" if s["rejected"] else ""))
     click.echo(f"files: {s['files_written']} written, {s['files_unchanged']} unchanged, "
                f"{s['files_removed']} removed in {out}")
+    if result.render.curation is not None:
+        print_curation(result.render.curation, result.render.collisions)
     click.echo(f"took {s['seconds']:.2f} s")
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """Inspect a curation policy (see README's Governance walkthrough)."""
+
+
+@policy_group.command("explain")
+@click.argument("name")
+@click.argument("version", required=False)
+@db_option
+@curation_options
+@click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to look in (default: the latest).")
+def policy_explain(name: str, version: str | None, db: Path, policy: Path | None, local: Path | None,
+                   snapshot_id: int | None) -> None:
+    """Say which rule admits or excludes each version of NAME (or just VERSION).
+
+    Example: mcp-mirror policy explain io.github.acme/tools --policy policy.toml
+    """
+    decisions = pipeline.explain(make_settings(db=db, policy=policy, local=local), name, version,
+                                 snapshot_id=snapshot_id)
+    if not decisions:
+        raise UsageError(f"{name}{' ' + version if version else ''} is in neither the snapshot nor --local")
+    for row, decision in decisions:
+        click.echo(printable(f"{row.name} {row.version}: {decision.describe()}"))
 
 
 @cli.command()

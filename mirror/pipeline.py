@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from mirror import hosts, paths, registry
+from mirror import hosts, paths, policy, registry, sources
 from mirror.admission import Admitter, rejected_row
 from mirror.diff import KINDS, diff_rows
 from mirror.errors import MirrorError, RenderError
-from mirror.models import Change, CrawlRun, Rejected, Snapshot
+from mirror.models import Change, CrawlRun, Rejected, Row, Snapshot
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Site
 from mirror.render.api import Skipped
@@ -59,6 +59,8 @@ class RenderResult:
     snapshot: Snapshot
     written: PublishResult
     skipped: list[Skipped] = field(default_factory=list)  # rows render could not serve
+    curation: policy.Curation | None = None  # what --policy/--local did, when given
+    collisions: list[str] = field(default_factory=list)  # names both upstream and --local have
 
     @property
     def warnings(self) -> list[str]:
@@ -174,6 +176,54 @@ def check_output(settings: Settings) -> None:
         raise RenderError(f"output path {settings.out} is a file, not a directory", hint="pass another --out")
 
 
+@dataclass(frozen=True)
+class Curator:
+    """What `--policy` and `--local` make of a snapshot's rows, read once before any work."""
+
+    policy: policy.Policy = policy.EVERYTHING
+    local: tuple[sources.LocalServer, ...] = ()
+    active: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Curator:
+        chosen = policy.read(settings.policy) if settings.policy is not None else policy.EVERYTHING
+        local = tuple(sources.read_directory(settings.local)) if settings.local is not None else ()
+        return cls(chosen, local, active=settings.policy is not None or settings.local is not None)
+
+    def rows(self, rows: Callable[[], Any], *, snapshot_time: str) -> CuratedRows:
+        return CuratedRows(self, rows, sources.local_rows(list(self.local), snapshot_time=snapshot_time))
+
+
+class CuratedRows:
+    """A re-iterable row source with the policy applied and the local rows merged in; the
+    counts are those of the latest pass (every pass sees the same rows)."""
+
+    def __init__(self, curator: Curator, rows: Callable[[], Any], local: list[Row]) -> None:
+        self.curator, self.upstream, self.local = curator, rows, local
+        self.report = policy.Curation()
+        self.collisions: list[str] = []
+
+    def __call__(self) -> Iterator[Row]:
+        self.report, self.collisions = policy.Curation(), []
+        rows = sources.merged(self.upstream(), self.local, prefer=self.curator.policy.prefer,
+                              collisions=self.collisions)
+        return policy.curate(rows, self.curator.policy, report=self.report)
+
+
+def explain(settings: Settings, name: str, version: str | None = None, *,
+            snapshot_id: int | None = None) -> list[tuple[Row, policy.Decision]]:
+    """Each version of `name` (or just `version`) in the snapshot and --local, with the
+    policy's decision on it."""
+    curator = Curator.from_settings(settings)
+    with open_store(settings.db, create=False) as store:
+        snapshot = store.ok_snapshot(snapshot_id)
+        content = store.content_snapshot(snapshot.id)
+        local = sources.local_rows(list(curator.local), snapshot_time=content.finished_at or "")
+        upstream = [row for row in store.iter_rows(snapshot.id) if row.name == name]
+    rows = list(sources.merged(upstream, [row for row in local if row.name == name], prefer=curator.policy.prefer))
+    return [(row, curator.policy.decide(row)) for row in rows if version is None or row.version == version]
+
+
 def local_target(settings: Settings) -> LocalTarget:
     """The output directory as a publish target (use it as a context manager)."""
     index = hosts.get_profile(settings.profile).index_name
@@ -183,14 +233,18 @@ def local_target(settings: Settings) -> LocalTarget:
 def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None) -> RenderResult:
     """Publish the static tree of a snapshot (default: the latest) at settings.out, atomically."""
     check_output(settings)
+    curator = Curator.from_settings(settings)
     profile = hosts.get_profile(settings.profile)
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
-        site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
-                    content=store.content_snapshot(snapshot.id))
+        content = store.content_snapshot(snapshot.id)
+        rows = curator.rows(lambda: store.iter_rows(snapshot.id), snapshot_time=content.finished_at or "")
+        site = Site(snapshot, rows if curator.active else rows.upstream, base_url=settings.base_url,
+                    profile=profile, content=content)
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)
-    return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)
+    return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped,
+                        curation=rows.report if curator.active else None, collisions=rows.collisions)
 
 
 def verify(out: Path, *, against: str | None = None) -> Report:
@@ -207,6 +261,7 @@ def build(settings: Settings, *, client: httpx.Client | None = None, progress: P
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
     check_output(settings)  # fail before the crawl, not after it
+    Curator.from_settings(settings)  # a bad policy or local file, too
     crawled = crawl(settings, client=client, progress=progress, sleep=sleep)
     rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
     seconds = time.monotonic() - began
@@ -221,4 +276,8 @@ def build(settings: Settings, *, client: httpx.Client | None = None, progress: P
         "files_removed": rendered.written.removed,
         "seconds": round(seconds, 2),
     }
+    if rendered.curation is not None:
+        summary["policy"] = {"admitted": rendered.curation.rows_admitted, "excluded": rendered.curation.rows_excluded,
+                             "rules": rendered.curation.by_rule(), "collisions": rendered.collisions,
+                             "relatest": [f"{name} {version}" for name, version in rendered.curation.relatested]}
     return BuildResult(crawl=crawled, render=rendered, seconds=seconds, summary=summary)

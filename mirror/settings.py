@@ -26,6 +26,8 @@ class Settings(BaseModel):
     profile: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for each upstream response.")
     deadline: float = Field(3600.0, gt=0, description="Seconds a whole crawl may take, retries included.")
+    policy: Path | None = Field(None, description="Curation policy (TOML, mirror.policy) applied at render.")
+    local: Path | None = Field(None, description="Directory of the organization's own server.json files.")
 
     @field_validator("upstream", "base_url")
     @classmethod
