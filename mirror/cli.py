@@ -268,6 +268,55 @@ def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadl
     click.echo(f"took {s['seconds']:.2f} s")
 
 
+@cli.command("publish")
+@click.argument("url", metavar="s3://BUCKET/PREFIX")
+@db_option
+@click.option("--base-url", envvar="MCP_MIRROR_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+              help="Public URL the bucket's tree will be served at (env MCP_MIRROR_BASE_URL).")
+@click.option("--profile", "profile", envvar="MCP_MIRROR_PROFILE", default="s3", show_default=True,
+              type=click.Choice(list(hosts.PROFILES)), help="Host profile the tree is made for.")
+@curation_options
+@click.option("--endpoint-url", envvar="MCP_MIRROR_S3_ENDPOINT", metavar="URL",
+              help="An S3-compatible endpoint (MinIO, R2, Ceph...) instead of AWS (env MCP_MIRROR_S3_ENDPOINT).")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded and deleted; change nothing.")
+@click.option("--grace-hours", default=24.0, show_default=True, type=click.FloatRange(min=0),
+              help="Hours a superseded object stays before a later publish deletes it.")
+@click.option("--verbose", "-v", is_flag=True, help="One line per upload or deletion, on stdout.")
+@click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to publish (default: the latest).")
+def publish_command(url: str, db: Path, base_url: str, profile: str, policy: Path | None, local: Path | None,
+                    endpoint_url: str | None, dry_run: bool, grace_hours: float, verbose: bool,
+                    snapshot_id: int | None) -> None:
+    """Render a snapshot straight into an S3 bucket, uploading only what changed.
+
+    New keys first, changed keys next, the manifest, then the state document last, so a
+    half-done publish leaves clients on the old state; superseded keys are deleted only
+    after --grace-hours. Credentials come from the usual AWS configuration.
+
+    Example: mcp-mirror publish s3://mcp-mirror/site --base-url https://mcp.example.org --policy policy.toml
+    """
+    progress = progress_printer()
+
+    def log(line: str) -> None:
+        click.echo(printable(line))
+        sys.stdout.flush()
+
+    try:
+        result = pipeline.publish_bucket(
+            make_settings(db=db, base_url=base_url, profile=profile, policy=policy, local=local), url,
+            endpoint_url=endpoint_url, dry_run=dry_run, grace_hours=grace_hours, snapshot_id=snapshot_id,
+            log=log if verbose or dry_run else None, progress=progress)
+    finally:
+        end_progress(progress)
+    warn(result.render.warnings)
+    a = result.actions
+    verb = "would upload" if dry_run else "uploaded"
+    click.echo(f"snapshot {result.render.snapshot.id} -> {url}: {verb} {len(a.puts)}, "
+               f"{result.render.written.unchanged} unchanged, {len(a.deletes)} deleted, "
+               f"{len(a.deferred)} superseded (deleted after {grace_hours:g} h)")
+    if result.render.curation is not None:
+        print_curation(result.render.curation, result.render.collisions)
+
+
 @cli.group("policy")
 def policy_group() -> None:
     """Inspect a curation policy (see README's Governance walkthrough)."""

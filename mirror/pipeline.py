@@ -247,6 +247,42 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
                         curation=rows.report if curator.active else None, collisions=rows.collisions)
 
 
+@dataclass(frozen=True)
+class BucketResult:
+    render: RenderResult
+    actions: Any  # mirror.s3.Actions: what was (or, dry, would be) uploaded, deleted, deferred
+    dry_run: bool
+
+
+def publish_bucket(settings: Settings, url: str, *, endpoint_url: str | None = None, dry_run: bool = False,
+                   grace_hours: float = 24.0, snapshot_id: int | None = None, client: Any = None,
+                   log: Progress | None = None, progress: Progress | None = None) -> BucketResult:
+    """Render a snapshot straight into a bucket (s3://bucket/prefix), uploading only what
+    the bucket's manifest says changed; see mirror.s3 for the order that keeps it safe."""
+    from datetime import timedelta
+
+    from mirror import s3
+
+    s3.parse_url(url)
+    check_output(settings)
+    curator = Curator.from_settings(settings)
+    profile = hosts.get_profile(settings.profile)
+    index = profile.index_name
+    target = s3.S3Target(url, client=client or s3.make_client(endpoint_url=endpoint_url),
+                         manifest_path=paths.manifest_file(index), state_path=paths.state_file(index),
+                         grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log)
+    with open_store(settings.db, create=False) as store:
+        snapshot = store.ok_snapshot(snapshot_id)
+        content = store.content_snapshot(snapshot.id)
+        rows = curator.rows(lambda: store.iter_rows(snapshot.id), snapshot_time=content.finished_at or "")
+        site = Site(snapshot, rows if curator.active else rows.upstream, base_url=settings.base_url,
+                    profile=profile, content=content)
+        published = publish(site, target, progress=progress)
+    rendered = RenderResult(snapshot=snapshot, written=published, skipped=site.skipped,
+                            curation=rows.report if curator.active else None, collisions=rows.collisions)
+    return BucketResult(render=rendered, actions=target.actions, dry_run=dry_run)
+
+
 def verify(out: Path, *, against: str | None = None) -> Report:
     """Check a published tree against its manifest, or a deployed copy over HTTP."""
     if against is not None:
