@@ -18,7 +18,7 @@ from mirror import __version__, paths
 from mirror.hosts import JSON, Profile
 from mirror.models import Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
-from mirror.render import api, pages
+from mirror.render import api, ard, pages
 from mirror.render.api import ApiProducer, Skipped
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
@@ -77,6 +77,7 @@ class Site:
         if not self.profile.path_rewrites:
             yield pages.not_found_page(self.state_summary())
         yield self._api.rows_index()
+        yield ard.catalog(self._api.summaries, base_url=self.base_url, profile=self.profile)
         yield from self._api.lists(self.rows())
         yield from self._api.pointers()
         yield pages.landing_page(self.state_summary(), self._api.summaries, base_url=self.base_url)

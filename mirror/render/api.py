@@ -55,6 +55,7 @@ class ServerSummary:
     version: str
     status: str
     description: str
+    title: str = ""
 
 
 def served_item(row: Row) -> bytes:
@@ -127,10 +128,12 @@ class ApiProducer:
             with_deleted = latest_row(versions)
             self._latest.append((name, shown, with_deleted))
             if shown is not None:
-                description = orjson.loads(shown.doc).get("server", {}).get("description")
+                server = orjson.loads(shown.doc).get("server", {})
+                description, title = server.get("description"), server.get("title")
                 self.summaries.append(ServerSummary(
                     name, shown.version, shown.status,
-                    description[:SUMMARY_CHARS] if isinstance(description, str) else ""))
+                    description[:SUMMARY_CHARS] if isinstance(description, str) else "",
+                    title[:SUMMARY_CHARS] if isinstance(title, str) else ""))
 
     # -- pass 2 -------------------------------------------------------------------
 
