@@ -270,7 +270,7 @@ def publish_bucket(settings: Settings, url: str, *, endpoint_url: str | None = N
     index = profile.index_name
     target = s3.S3Target(url, client=client or s3.make_client(endpoint_url=endpoint_url),
                          manifest_path=paths.manifest_file(index), state_path=paths.state_file(index),
-                         grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log)
+                         grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log, progress=progress)
     with open_store(settings.db, create=False) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         content = store.content_snapshot(snapshot.id)

@@ -65,12 +65,13 @@ class S3Target:
 
     def __init__(self, url: str, *, client: Any, manifest_path: str, state_path: str,
                  grace: timedelta = DEFAULT_GRACE, dry_run: bool = False, log: Log | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 progress: Log | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.url = url
         self.bucket, self.prefix = parse_url(url)
         self.client = client
         self.manifest_path, self.state_path = manifest_path, state_path
         self.grace, self.dry_run, self.log, self.now = grace, dry_run, log, now
+        self.progress = progress
         self.warnings: list[str] = []
         self.actions = Actions()
         self._previous: Manifest | None = None
@@ -92,6 +93,8 @@ class S3Target:
 
     def put(self, path: str, data: bytes, *, media_type: str, cache: str) -> None:
         self.actions.puts.append(path)
+        if self.progress and len(self.actions.puts) % 100 == 0:
+            self.progress(f"{'planned' if self.dry_run else 'uploaded'} {len(self.actions.puts)} objects")
         if self.log:
             self.log(f"{'would put' if self.dry_run else 'put'} {path} ({media_type}, {len(data)} bytes)")
         if self.dry_run:

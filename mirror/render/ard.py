@@ -19,7 +19,7 @@ import orjson
 
 from mirror import paths
 from mirror.hosts import JSON, Profile
-from mirror.plan import Entry, Kind
+from mirror.plan import Entry, Kind, digest
 from mirror.render.api import ServerSummary
 
 SPEC_VERSION = "1.0"
@@ -55,6 +55,9 @@ def catalog_document(summaries: Iterable[ServerSummary], *, base_url: str) -> by
 
 
 def catalog(summaries: list[ServerSummary], *, base_url: str, profile: Profile) -> Entry:
-    """It names documents, so it is a list: written after them, before the pointers."""
+    """It names documents, so it is a list: written after them, before the pointers. Made
+    once the documents pass is over, so `summaries` is complete and names its source."""
+    source = digest(SPEC_VERSION, base_url, *(f"{s.name}\x00{s.version}\x00{s.title}\x00{s.description}"
+                                              for s in summaries))
     return Entry(paths.AI_CATALOG_FILE, Kind.LIST, JSON,
-                 lambda: profile.document(catalog_document(summaries, base_url=base_url)))
+                 lambda: profile.document(catalog_document(summaries, base_url=base_url)), source=source)
