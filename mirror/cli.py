@@ -88,6 +88,16 @@ def profile_option(f: Callable) -> Callable:
                         help="Host profile the tree is made for (env MCP_MIRROR_PROFILE); see README's Hosting.")(f)
 
 
+def curation_options(f: Callable) -> Callable:
+    """--policy and --local: what an organization's mirror serves (applied at render)."""
+    f = click.option("--local", "local", envvar="MCP_MIRROR_LOCAL", type=click.Path(file_okay=False, path_type=Path),
+                     help="Directory of the organization's own server.json files, merged in (env MCP_MIRROR_LOCAL).")(f)
+    return click.option("--policy", "policy", envvar="MCP_MIRROR_POLICY",
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="Curation policy (TOML): which servers are served; see README's Governance "
+                             "walkthrough (env MCP_MIRROR_POLICY).")(f)
+
+
 def make_settings(**values: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in values.items() if v is not None})
@@ -212,8 +222,10 @@ def describe(change: pipeline.Change) -> str:
 @db_option
 @site_options
 @profile_option
+@curation_options
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to render (default: the latest).")
-def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | None) -> None:
+def render(db: Path, out: Path, base_url: str, profile: str, policy: Path | None, local: Path | None,
+           snapshot_id: int | None) -> None:
     """Publish the static v0.1 API tree of a snapshot at OUT, atomically.
 
     OUT becomes a symlink to the current generation (kept beside it in .OUT.generations);
@@ -222,12 +234,24 @@ def render(db: Path, out: Path, base_url: str, profile: str, snapshot_id: int | 
     Example: mcp-mirror render --out site --base-url https://example.org/mcp --profile netlify
     """
     with progress_display() as progress:
-        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, profile=profile),
-                                 snapshot_id=snapshot_id, progress=progress)
+        result = pipeline.render(make_settings(db=db, out=out, base_url=base_url, profile=profile, policy=policy,
+                                               local=local), snapshot_id=snapshot_id, progress=progress)
     warn(result.warnings)
     w = result.written
     click.echo(f"snapshot {result.snapshot.id} -> {out}: {w.written} written, {w.unchanged} unchanged, "
                f"{w.removed} removed")
+    if result.curation is not None:
+        print_curation(result.curation, result.collisions)
+
+
+def print_curation(curation: Any, collisions: list[str]) -> None:
+    click.echo(f"policy: {curation.rows_admitted} rows admitted, {curation.rows_excluded} excluded")
+    for rule, counts in curation.by_rule().items():
+        click.echo(printable(f"  {rule}: {counts['admitted']} admitted, {counts['excluded']} excluded"))
+    for name, version in curation.relatested:
+        click.echo(printable(f"  latest moved by the policy: {name} {version}"))
+    for name in collisions:
+        click.echo(printable(f"  collision (upstream and --local): {name}"))
 
 
 def warn(lines: Iterable[str]) -> None:
@@ -242,15 +266,16 @@ def warn(lines: Iterable[str]) -> None:
 @profile_option
 @deadline_option
 @sync_options
+@curation_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float, full: bool,
-          full_every: str, rate: float, as_json: bool) -> None:
+          full_every: str, rate: float, policy: Path | None, local: Path | None, as_json: bool) -> None:
     """Crawl (incrementally once a full snapshot exists), diff and render, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
     """
     settings = make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile,
-                             deadline=deadline, full_every=full_every, rate=rate)
+                             deadline=deadline, full_every=full_every, rate=rate, policy=policy, local=local)
     with progress_display() as progress:
         result = pipeline.build(settings, full=full, progress=progress)
     warn([*result.crawl.warnings, *result.render.warnings])
@@ -265,7 +290,79 @@ def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadl
     click.echo(f"rejected entries: {s['rejected']}" + (" (see `mcp-mirror diff`)" if s["rejected"] else ""))
     click.echo(f"files: {s['files_written']} written, {s['files_unchanged']} unchanged, "
                f"{s['files_removed']} removed in {out}")
+    if result.render.curation is not None:
+        print_curation(result.render.curation, result.render.collisions)
     click.echo(f"took {s['seconds']:.2f} s")
+
+
+@cli.command("publish")
+@click.argument("url", metavar="s3://BUCKET/PREFIX")
+@db_option
+@click.option("--base-url", envvar="MCP_MIRROR_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+              help="Public URL the bucket's tree will be served at (env MCP_MIRROR_BASE_URL).")
+@click.option("--profile", "profile", envvar="MCP_MIRROR_PROFILE", default="s3", show_default=True,
+              type=click.Choice(list(hosts.PROFILES)), help="Host profile the tree is made for.")
+@curation_options
+@click.option("--endpoint-url", envvar="MCP_MIRROR_S3_ENDPOINT", metavar="URL",
+              help="An S3-compatible endpoint (MinIO, R2, Ceph...) instead of AWS (env MCP_MIRROR_S3_ENDPOINT).")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded and deleted; change nothing.")
+@click.option("--grace-hours", default=24.0, show_default=True, type=click.FloatRange(min=0),
+              help="Hours a superseded object stays before a later publish deletes it.")
+@click.option("--verbose", "-v", is_flag=True, help="One line per upload or deletion, on stdout.")
+@click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to publish (default: the latest).")
+def publish_command(url: str, db: Path, base_url: str, profile: str, policy: Path | None, local: Path | None,
+                    endpoint_url: str | None, dry_run: bool, grace_hours: float, verbose: bool,
+                    snapshot_id: int | None) -> None:
+    """Render a snapshot straight into an S3 bucket, uploading only what changed.
+
+    New keys first, changed keys next, the manifest, then the state document last, so a
+    half-done publish leaves clients on the old state; superseded keys are deleted only
+    after --grace-hours. Credentials come from the usual AWS configuration.
+
+    Example: mcp-mirror publish s3://mcp-mirror/site --base-url https://mcp.example.org --policy policy.toml
+    """
+    def log(line: str) -> None:
+        click.echo(printable(line))
+        sys.stdout.flush()
+
+    with progress_display() as progress:
+        result = pipeline.publish_bucket(
+            make_settings(db=db, base_url=base_url, profile=profile, policy=policy, local=local), url,
+            endpoint_url=endpoint_url, dry_run=dry_run, grace_hours=grace_hours, snapshot_id=snapshot_id,
+            log=log if verbose or dry_run else None, progress=progress)
+    warn(result.render.warnings)
+    a = result.actions
+    verb = "would upload" if dry_run else "uploaded"
+    click.echo(f"snapshot {result.render.snapshot.id} -> {url}: {verb} {len(a.puts)}, "
+               f"{result.render.written.unchanged} unchanged, {len(a.deletes)} deleted, "
+               f"{len(a.deferred)} superseded (deleted after {grace_hours:g} h)")
+    if result.render.curation is not None:
+        print_curation(result.render.curation, result.render.collisions)
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """Inspect a curation policy (see README's Governance walkthrough)."""
+
+
+@policy_group.command("explain")
+@click.argument("name")
+@click.argument("version", required=False)
+@db_option
+@curation_options
+@click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to look in (default: the latest).")
+def policy_explain(name: str, version: str | None, db: Path, policy: Path | None, local: Path | None,
+                   snapshot_id: int | None) -> None:
+    """Say which rule admits or excludes each version of NAME (or just VERSION).
+
+    Example: mcp-mirror policy explain io.github.acme/tools --policy policy.toml
+    """
+    decisions = pipeline.explain(make_settings(db=db, policy=policy, local=local), name, version,
+                                 snapshot_id=snapshot_id)
+    if not decisions:
+        raise UsageError(f"{name}{' ' + version if version else ''} is in neither the snapshot nor --local")
+    for row, decision in decisions:
+        click.echo(printable(f"{row.name} {row.version}: {decision.describe()}"))
 
 
 @cli.command()

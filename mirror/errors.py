@@ -8,6 +8,7 @@
     ├── RenderError             the output tree cannot be written
     ├── VerifyError             a published tree or deployed copy failed its checks
     └── UsageError              options that do not fit together
+        └── PolicyError         a policy file or local server.json that is refused
 """
 
 from __future__ import annotations
@@ -55,3 +56,7 @@ class UsageError(MirrorError):
     """Options that cannot work together."""
 
     exit_code = 2
+
+
+class PolicyError(UsageError):
+    """A policy file, or a local server.json, the mirror refuses (named by file, line and key)."""

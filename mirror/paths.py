@@ -223,6 +223,7 @@ def manifest_file(index: str = DEFAULT_VIEW) -> str:
 LANDING_PAGE = "index.html"
 OPENAPI_FILE = "openapi.yaml"  # upstream serves its OpenAPI document at {base}/openapi.yaml
 NOT_FOUND_PAGE = "404.html"
+AI_CATALOG_FILE = ".well-known/ai-catalog.json"  # Agentic Resource Discovery (ARD) catalog
 
 
 def base_path(base_url: str) -> str:

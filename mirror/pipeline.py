@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from mirror import hosts, paths, registry
+from mirror import hosts, paths, policy, registry, sources
 from mirror.admission import Admitter, rejected_row
 from mirror.diff import KINDS, diff_rows
 from mirror.errors import MirrorError, RenderError, UpstreamError
-from mirror.models import OFFICIAL, Change, CrawlRun, Rejected, Snapshot, parse_time
+from mirror.models import OFFICIAL, Change, CrawlRun, Rejected, Row, Snapshot, parse_time
 from mirror.publish import LocalTarget, PublishResult, publish
 from mirror.render import Site, catalog
 from mirror.render.api import Skipped
@@ -86,6 +86,8 @@ class RenderResult:
     snapshot: Snapshot
     written: PublishResult
     skipped: list[Skipped] = field(default_factory=list)  # rows render could not serve
+    curation: policy.Curation | None = None  # what --policy/--local did, when given
+    collisions: list[str] = field(default_factory=list)  # names both upstream and --local have
 
     @property
     def warnings(self) -> list[str]:
@@ -487,6 +489,54 @@ def check_output(settings: Settings) -> None:
         raise RenderError(f"output path {settings.out} is a file, not a directory", hint="pass another --out")
 
 
+@dataclass(frozen=True)
+class Curator:
+    """What `--policy` and `--local` make of a snapshot's rows, read once before any work."""
+
+    policy: policy.Policy = policy.EVERYTHING
+    local: tuple[sources.LocalServer, ...] = ()
+    active: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Curator:
+        chosen = policy.read(settings.policy) if settings.policy is not None else policy.EVERYTHING
+        local = tuple(sources.read_directory(settings.local)) if settings.local is not None else ()
+        return cls(chosen, local, active=settings.policy is not None or settings.local is not None)
+
+    def rows(self, rows: Callable[[], Any], *, snapshot_time: str) -> CuratedRows:
+        return CuratedRows(self, rows, sources.local_rows(list(self.local), snapshot_time=snapshot_time))
+
+
+class CuratedRows:
+    """A re-iterable row source with the policy applied and the local rows merged in; the
+    counts are those of the latest pass (every pass sees the same rows)."""
+
+    def __init__(self, curator: Curator, rows: Callable[[], Any], local: list[Row]) -> None:
+        self.curator, self.upstream, self.local = curator, rows, local
+        self.report = policy.Curation()
+        self.collisions: list[str] = []
+
+    def __call__(self) -> Iterator[Row]:
+        self.report, self.collisions = policy.Curation(), []
+        rows = sources.merged(self.upstream(), self.local, prefer=self.curator.policy.prefer,
+                              collisions=self.collisions)
+        return policy.curate(rows, self.curator.policy, report=self.report)
+
+
+def explain(settings: Settings, name: str, version: str | None = None, *,
+            snapshot_id: int | None = None) -> list[tuple[Row, policy.Decision]]:
+    """Each version of `name` (or just `version`) in the snapshot and --local, with the
+    policy's decision on it."""
+    curator = Curator.from_settings(settings)
+    with open_store(settings.db, create=False) as store:
+        snapshot = store.ok_snapshot(snapshot_id)
+        content = store.content_snapshot(snapshot.id)
+        local = sources.local_rows(list(curator.local), snapshot_time=content.finished_at or "")
+        upstream = [row for row in store.iter_rows(snapshot.id) if row.name == name]
+    rows = list(sources.merged(upstream, [row for row in local if row.name == name], prefer=curator.policy.prefer))
+    return [(row, curator.policy.decide(row)) for row in rows if version is None or row.version == version]
+
+
 def local_target(settings: Settings) -> LocalTarget:
     """The output directory as a publish target (use it as a context manager)."""
     index = hosts.get_profile(settings.profile).index_name
@@ -496,17 +546,62 @@ def local_target(settings: Settings) -> LocalTarget:
 def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None) -> RenderResult:
     """Publish the static tree of a snapshot (default: the latest) at settings.out, atomically."""
     check_output(settings)
+    curator = Curator.from_settings(settings)
     profile = hosts.get_profile(settings.profile)
     with open_store(settings.db, create=False, reading=True) as store:
         snapshot = store.ok_snapshot(snapshot_id)
-        content = store.content_snapshot(snapshot.id)
-        site = Site(snapshot, lambda: store.iter_rows(snapshot.id), base_url=settings.base_url, profile=profile,
-                    content=content, deltas=lambda: store.deltas(content.id, depth=FEED_DEPTH),
-                    changes=lambda: store.iter_changes(snapshot.id, limit=catalog.CHANGES_SHOWN),
-                    fingerprint=store.fingerprint(snapshot.id))
+        site, rows = _curated_site(store, snapshot, curator, settings=settings, profile=profile)
         with local_target(settings) as target:
             published = publish(site, target, progress=progress)
-    return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped)
+    return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped,
+                        curation=rows.report if curator.active else None, collisions=rows.collisions)
+
+
+def _curated_site(store: Store, snapshot: Snapshot, curator: Curator, *, settings: Settings,
+                  profile: hosts.Profile) -> tuple[Site, CuratedRows]:
+    """The site of a snapshot as the curator shapes it, with the store's change history. A
+    curated site has no fingerprint: the policy and local files are inputs the store's rows do
+    not show, and its counts per rule come from a render, so it is always rendered."""
+    content = store.content_snapshot(snapshot.id)
+    rows = curator.rows(lambda: store.iter_rows(snapshot.id), snapshot_time=content.finished_at or "")
+    site = Site(snapshot, rows if curator.active else rows.upstream, base_url=settings.base_url, profile=profile,
+                content=content, deltas=lambda: store.deltas(content.id, depth=FEED_DEPTH),
+                changes=lambda: store.iter_changes(snapshot.id, limit=catalog.CHANGES_SHOWN),
+                fingerprint=None if curator.active else store.fingerprint(snapshot.id))
+    return site, rows
+
+
+@dataclass(frozen=True)
+class BucketResult:
+    render: RenderResult
+    actions: Any  # mirror.s3.Actions: what was (or, dry, would be) uploaded, deleted, deferred
+    dry_run: bool
+
+
+def publish_bucket(settings: Settings, url: str, *, endpoint_url: str | None = None, dry_run: bool = False,
+                   grace_hours: float = 24.0, snapshot_id: int | None = None, client: Any = None,
+                   log: Progress | None = None, progress: Progress | None = None) -> BucketResult:
+    """Render a snapshot straight into a bucket (s3://bucket/prefix), uploading only what
+    the bucket's manifest says changed; see mirror.s3 for the order that keeps it safe."""
+    from datetime import timedelta
+
+    from mirror import s3
+
+    s3.parse_url(url)
+    check_output(settings)
+    curator = Curator.from_settings(settings)
+    profile = hosts.get_profile(settings.profile)
+    index = profile.index_name
+    target = s3.S3Target(url, client=client or s3.make_client(endpoint_url=endpoint_url),
+                         manifest_path=paths.manifest_file(index), state_path=paths.state_file(index),
+                         grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log, progress=progress)
+    with open_store(settings.db, create=False, reading=True) as store:
+        snapshot = store.ok_snapshot(snapshot_id)
+        site, rows = _curated_site(store, snapshot, curator, settings=settings, profile=profile)
+        published = publish(site, target, progress=progress)
+    rendered = RenderResult(snapshot=snapshot, written=published, skipped=site.skipped,
+                            curation=rows.report if curator.active else None, collisions=rows.collisions)
+    return BucketResult(render=rendered, actions=target.actions, dry_run=dry_run)
 
 
 @dataclass(frozen=True)
@@ -545,6 +640,7 @@ def build(settings: Settings, *, full: bool = False, client: httpx.Client | None
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
     check_output(settings)  # fail before the crawl, not after it
+    Curator.from_settings(settings)  # a bad policy or local file, too
     crawled = crawl(settings, full=full, client=client, progress=progress, sleep=sleep, clock=clock)
     rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
     seconds = time.monotonic() - began
@@ -561,4 +657,8 @@ def build(settings: Settings, *, full: bool = False, client: httpx.Client | None
         "files_removed": rendered.written.removed,
         "seconds": round(seconds, 2),
     }
+    if rendered.curation is not None:
+        summary["policy"] = {"admitted": rendered.curation.rows_admitted, "excluded": rendered.curation.rows_excluded,
+                             "rules": rendered.curation.by_rule(), "collisions": rendered.collisions,
+                             "relatest": [f"{name} {version}" for name, version in rendered.curation.relatested]}
     return BuildResult(crawl=crawled, render=rendered, seconds=seconds, summary=summary)

@@ -33,7 +33,8 @@ import orjson
 
 from mirror import __version__
 from mirror.errors import RenderError
-from mirror.plan import Entry, Kind
+from mirror.hosts import JSON
+from mirror.plan import Cache, Entry, Kind
 from mirror.render import Sealed, Site
 
 Progress = Callable[[str], None]
@@ -132,7 +133,8 @@ class Stage(Protocol):
     def keep(self, record: Record) -> bool:
         """Reuse the current copy of an unchanged file; False when it cannot be reused."""
 
-    def write(self, path: str, data: bytes | Iterable[bytes]) -> None: ...
+    def write(self, path: str, data: bytes | Iterable[bytes], *, media_type: str, cache: str) -> None:
+        """Media type and cache class travel with the bytes, for targets that store headers."""
 
     def commit(self) -> str:
         """Make the generation current, atomically; returns its name."""
@@ -206,7 +208,7 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
                 record = _record(entry, data)
                 if before is None or (before.sha256, before.size) != (record.sha256, record.size):
                     manifest.records[entry.path] = record
-                    run.write(entry.path, data)
+                    run.write(entry.path, data, media_type=entry.media_type, cache=entry.cache.value)
                     written += 1
                     if progress and written % 2000 == 0:
                         progress(f"published {done} files, {written} written")
@@ -222,7 +224,8 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
             manifest_sha256 = previous.sha256
         else:
             hasher = hashlib.sha256()
-            run.write(site.manifest_path(), _hashing(site.document_chunks(manifest.chunks()), hasher))
+            run.write(site.manifest_path(), _hashing(site.document_chunks(manifest.chunks()), hasher),
+                      media_type=JSON, cache=Cache.API.value)
             manifest_sha256 = hasher.hexdigest()
         sealed = Sealed(site.manifest_path(), manifest_sha256,
                         files=len(manifest.records) + 2, bytes=sum(r.size for r in manifest.records.values()))
@@ -231,7 +234,7 @@ def _publish(site: Site, target: Target, *, progress: Progress | None) -> Publis
             written = int(target.replace_state(state.path, state.data()))
             return PublishResult(written=written, unchanged=len(manifest.records) + 2 - written, removed=0,
                                  generation="current", warnings=tuple(target.warnings))
-        run.write(state.path, state.data())
+        run.write(state.path, state.data(), media_type=state.media_type, cache=state.cache.value)
         generation = run.stage.commit()
     except BaseException as exc:
         if run.stage is not None:
@@ -276,8 +279,8 @@ class _Run:
             self._kept.clear()
         return self.stage
 
-    def write(self, path: str, data: bytes | Iterable[bytes]) -> None:
-        self._open().write(path, data)
+    def write(self, path: str, data: bytes | Iterable[bytes], *, media_type: str, cache: str) -> None:
+        self._open().write(path, data, media_type=media_type, cache=cache)
 
     def reuse(self, record: Record, entry: Entry) -> bool:
         """Reuse the served copy of an unchanged file; False when it had to be written afresh
@@ -288,7 +291,7 @@ class _Run:
         stage = self._open()
         if stage.keep(record):
             return True
-        stage.write(record.path, entry.data())
+        stage.write(record.path, entry.data(), media_type=record.media_type, cache=record.cache)
         return False
 
 
@@ -479,7 +482,7 @@ class _LocalStage:
             return False
         return True
 
-    def write(self, path: str, data: bytes | Iterable[bytes]) -> None:
+    def write(self, path: str, data: bytes | Iterable[bytes], *, media_type: str = "", cache: str = "") -> None:
         self._mkdir(path.rpartition("/")[0])
         fd = os.open(self._base + path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     full_every: float = Field(DEFAULT_FULL_EVERY, gt=0,
                               description="Seconds after the last full crawl when the next crawl is full again.")
     rate: float = Field(DEFAULT_RATE, gt=0, description="Requests a minute sent to the upstream, at most.")
+    policy: Path | None = Field(None, description="Curation policy (TOML, mirror.policy) applied at render.")
+    local: Path | None = Field(None, description="Directory of the organization's own server.json files.")
 
     @field_validator("full_every", mode="before")
     @classmethod

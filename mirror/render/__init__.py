@@ -19,7 +19,7 @@ from mirror import __version__, paths
 from mirror.hosts import JSON, Profile
 from mirror.models import DatedChange, Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
-from mirror.render import api, catalog
+from mirror.render import api, ard, catalog
 from mirror.render.api import ApiProducer, Skipped
 from mirror.render.feeds import DeltaSource, FeedProducer
 
@@ -96,6 +96,7 @@ class Site:
         yield pages.feed(itertools.islice(self.changes(), catalog.FEED_ENTRIES), known=known,
                          updated=self.content.finished_at or self.content.started_at)
         yield pages.search_index(self._api.summaries)
+        yield ard.catalog(self._api.summaries, base_url=self.base_url, profile=self.profile)
         yield from self._api.lists(self.rows())
         if self._feeds is not None:
             yield from self._feeds.entries(self.rows())
