@@ -286,6 +286,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "deleted_view": paths.DELETED_VIEW,
         "index_view": paths.DEFAULT_VIEW,
         "sidecar": None,
+        "engine_file": paths.QUERY_ENGINE_FILE,
         "engine": {
             "prefix": prefix, "api": paths.API, "pages": paths.PAGES, "rowsFormat": query.FORMAT,
             "rowsIndexFile": paths.rows_index_file(profile.index_name), "defaultSize": paths.DEFAULT_PAGE_SIZE,

@@ -17,9 +17,9 @@ import pytest
 from conftest import serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_conformance_queries import BAD_QUERIES
+from test_conformance_queries import BAD_QUERIES, RAW_QUERIES
 from test_conformance_queries import QUERIES as CONFORMANCE_QUERIES
-from test_query import NAMES, QUERIES
+from test_query import QUERIES
 
 from mirror import hosts, paths, pipeline
 from mirror.fake_upstream import FakeUpstream
@@ -27,24 +27,6 @@ from mirror.settings import Settings
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
-# Spellings only a raw query string has: encodings, `+`, no `=`, case, repeats, bad bytes.
-RAW_QUERIES = [
-    "", "limit=5", "limit=50&version=latest&cursor=30-30", "cursor=30-1", "include_deleted=true&limit=100",
-    "updated_since=2025-01-01T00:00:00Z", "updated_since=2025-01-01T00:00:00+02:00",
-    "updated_since=2025-01-01T00%3A00%3A00%2B02%3A00", "search=git+hub", "search=io%2egithub", "search",
-    "search&limit=3", "SEARCH=git", "Search=a&search=b", "search=&version=1.0.0", "version=lat%65st&limit=1",
-    "limit=%35", "limit=+5", "limit=%2B5", "search=%zz", "search=%", "search=%E9", "search=%ED%A0%80",
-    "search=%F0%9F%98%80", "search=%C3", "__proto__=x&search=git", "constructor=1&search=a",
-    "search=a&&limit=2", "&&", "=x", "search=a=b", "cursor=" + quote(NAMES[2], safe="") + "%3A&limit=2",
-    "updated_since=0001-01-01T00:00:00%2B01:00", "updated_since=9999-12-31T23:59:59-01:00",
-    "updated_since=9999-12-31T23:59:59.999999Z", "updated_since=0001-01-01T00:00:00Z",
-    "updated_since=2025-09-01T00:00:00%2B24:00", "updated_since=2025-09-01T00:00:00%2B25:00",
-    "updated_since=2025-09-01T00:00:00t", "updated_since=%D9%A2025-09-01T00:00:00Z",
-    "updated_since=202%D9%A3-09-01T00:00:00Z", "updated_since=2024-02-29T00:00:00Z",
-    "updated_since=2025-02-29T00:00:00Z", "updated_since=2025-09-01T00:00:60Z",
-    "updated_since=2025-09-01T00:00:00.Z", "updated_since=2025-09-01T00:00:00.1234567890123Z",
-    "version=1.0.0&include_deleted=T", "version=1.0.0&include_deleted=yes", "limit=100&cursor=zzz&search=%25",
-]
 ALL_QUERIES = list(dict.fromkeys(
     [urlencode(params) for params in QUERIES] + CONFORMANCE_QUERIES + BAD_QUERIES + RAW_QUERIES))
 
@@ -163,3 +145,29 @@ def test_updated_since_parses_like_serve(engine, serve, since, extra):
 def test_searches_match_like_serve(engine, serve, term, extra):
     raw_query = "search=" + quote(term, safe="") + extra
     assert engine.answer(raw_query) == served(serve, raw_query)
+
+
+NJS_HARNESS = """
+import engine from 'mcp-query.js';
+import fs from 'fs';
+var root = %s, queries = %s, output = %s, out = [];
+function read(rel) { try { return fs.readFileSync(root + '/' + rel, 'utf8'); } catch (e) { return null; } }
+queries.forEach(function (query) {
+  var answer = engine.answerWith(query, read);
+  out.push({status: answer.status, type: answer.type, body: Buffer.from(answer.body).toString('base64')});
+});
+fs.writeFileSync(output, JSON.stringify(out));  // console.log splits long lines
+"""
+
+
+@pytest.mark.skipif(shutil.which("njs") is None, reason="the njs shell is not installed (apt-get install njs)")
+def test_the_engine_runs_in_njs_as_nginx_runs_it(tree, serve, tmp_path):
+    """njs 0.7 is not node: no classes, no Array.from; the engine sticks to what both run."""
+    shutil.copyfile(tree / paths.QUERY_ENGINE_FILE, tmp_path / "mcp-query.js")
+    queries = ALL_QUERIES[::7]
+    script = tmp_path / "run.js"
+    output = tmp_path / "answers.json"
+    script.write_text(NJS_HARNESS % (json.dumps(str(tree.resolve())), json.dumps(queries), json.dumps(str(output))))
+    subprocess.run(["njs", "-p", str(tmp_path), str(script)], capture_output=True, text=True, check=True)
+    for query, got in zip(queries, json.loads(output.read_text()), strict=True):
+        assert (got["status"], got["type"], base64.b64decode(got["body"])) == served(serve, query), query
