@@ -31,13 +31,17 @@ $(GALLERY)/node_modules/.installed: $(GALLERY_FILES) | $(VENV)/.installed
 
 # The conformance tests run a real nginx and a real Caddy, the browser tests a headless
 # Chromium through chromedriver. As root (CI, containers) they are installed from apt
-# (command:package); a system service the packages may start is stopped again.
+# (command-or-file:package); a system service the packages may start is stopped again.
+# nginx computes list queries with njs: its module, and the njs shell to try the engine in.
 SERVERS := nginx caddy
-SYSTEM_DEPS := nginx:nginx caddy:caddy chromium:chromium chromedriver:chromium-driver
+NJS_MODULE := /usr/lib/nginx/modules/ngx_http_js_module.so
+SYSTEM_DEPS := nginx:nginx $(NJS_MODULE):libnginx-mod-http-js njs:njs caddy:caddy chromium:chromium \
+	chromedriver:chromium-driver
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
 		command=$${dep%%:*}; \
-		command -v $$command >/dev/null 2>&1 || test -x /usr/sbin/$$command || missing="$$missing $${dep#*:}"; \
+		command -v $$command >/dev/null 2>&1 || test -x /usr/sbin/$$command || test -f $$command || \
+			missing="$$missing $${dep#*:}"; \
 	done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -41,7 +41,7 @@ Response = tuple[int, dict[str, str], bytes]
 # Go's http.StatusText, pinned: Python renamed 422 to "Unprocessable Content" in 3.13.
 _TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 422: "Unprocessable Entity"}
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.ASCII)
 _BAD_SINCE = "Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)"
 _DELETED_REQUIRED = (
     "Cannot set include_deleted=false when using updated_since (incremental sync requires deleted servers)"

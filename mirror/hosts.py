@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from mirror import __version__, paths, routes
+from mirror import __version__, paths, query, routes
 from mirror.errors import UsageError
 from mirror.plan import Cache, Entry, Kind
 from mirror.templating import render_template
@@ -40,7 +40,7 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 PAGE_CSP_HEADER = f"{PAGE_CSP}; frame-ancestors 'none'"
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP_HEADER, "Referrer-Policy": "no-referrer"}
 PREFLIGHT_MAX_AGE = "86400"
-OBJECTS_MANIFEST = ".mcp-mirror/objects.json"
+OBJECTS_MANIFEST = f"{paths.HOST_DIR}/objects.json"
 DEFAULT_SIDECAR = "127.0.0.1:8701"  # where a host that proxies computed queries finds `mcp-mirror serve`
 _UNQUOTABLE = re.compile(r'["$\\{}\x00-\x1f]')
 
@@ -110,6 +110,17 @@ class Profile:
         return render_template(self.config_template or "hosts/in-tree.txt", **context)
 
 
+class NginxProfile(Profile):
+    def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
+        """The query engine njs runs (`js_import`), from inside the tree it answers for."""
+        yield _host_file(paths.QUERY_ENGINE_FILE, query_engine(self, base_url=base_url))
+
+
+def query_engine(profile: Profile, *, base_url: str) -> bytes:
+    """templates/hosts/mcp-query.js: mirror.query and routes' list rules for JavaScript hosts."""
+    return _text("hosts/mcp-query.js", **_context(profile, prefix=paths.base_path(base_url), root=None))
+
+
 class _RedirectsHost(Profile):
     """Netlify and Cloudflare Pages: routing and headers as `_redirects` and `_headers`."""
 
@@ -166,8 +177,8 @@ _FULL = {"query_routing": True, "path_rewrites": True, "headers": True, "problem
 PROFILES: dict[str, Profile] = {
     profile.name: profile
     for profile in (
-        Profile(name="nginx", description="nginx (generated server-block directives)", **_FULL,
-                fallback_lookup=True, config_template="hosts/nginx.conf"),
+        NginxProfile(name="nginx", description="nginx (generated server-block directives, njs)", **_FULL,
+                     fallback_lookup=True, computes="njs", config_template="hosts/nginx.conf"),
         Profile(name="caddy", description="Caddy 2 (generated site block)", **_FULL,
                 fallback_lookup=True, computes="sidecar", config_template="hosts/Caddyfile"),
         NetlifyProfile(name="netlify", description="Netlify (_redirects and _headers in the tree)", **_FULL,
@@ -283,6 +294,20 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "deleted_view": paths.DELETED_VIEW,
         "index_view": paths.DEFAULT_VIEW,
         "sidecar": None,
+        "engine_file": paths.QUERY_ENGINE_FILE,
+        "engine": {
+            "prefix": prefix, "api": paths.API, "pages": paths.PAGES, "rowsFormat": query.FORMAT,
+            "rowsIndexFile": paths.rows_index_file(profile.index_name), "defaultSize": paths.DEFAULT_PAGE_SIZE,
+            "limitRe": routes.LIMIT_RE.pattern, "cursorRe": paths.CURSOR_RE.pattern,
+            "rfc3339Re": routes.RFC3339_RE.pattern, "trueValues": sorted(routes.TRUE),
+            "falseValues": sorted(routes.FALSE), "pageSizeByLimit": {
+                str(n): routes.page_size(n) for n in range(1, 101)},
+            "chains": {f"{'latest' if latest else ''}:{'deleted' if deleted else ''}": name
+                       for name, (latest, deleted) in paths.CHAINS.items()},
+            "problems": {slug: {"status": status, "body": orjson.dumps(paths.problem_body(slug)).decode()}
+                         for slug, (status, _, _) in paths.PROBLEMS.items()},
+            "problemType": PROBLEM_JSON, "jsonType": JSON, "headers": RESPONSE_HEADERS,
+        },
     }
 
 

@@ -220,6 +220,10 @@ def manifest_file(index: str = DEFAULT_VIEW) -> str:
     return view_file(extension_dir("manifest"), index=index)
 
 
+# The mirror's host files inside the tree (never served: every host and `serve` answer 404 under it).
+HOST_DIR = ".mcp-mirror"
+QUERY_ENGINE_FILE = f"{HOST_DIR}/mcp-query.js"  # the list-query engine a computing host runs (njs)
+
 LANDING_PAGE = "index.html"
 OPENAPI_FILE = "openapi.yaml"  # upstream serves its OpenAPI document at {base}/openapi.yaml
 NOT_FOUND_PAGE = "404.html"

@@ -28,7 +28,8 @@ FORMAT = "mcp-mirror-rows/1"
 LATEST, DELETED = 1, 2  # flag bits of a row in the index
 MAX_NAME_CHARS = 200  # a search needing more literal characters than this matches nothing
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+# re.ASCII: Go reads ASCII digits only, where Python's \d would take any script's
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.ASCII)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -82,9 +83,9 @@ def parse_rfc3339(text: str) -> int | None:
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
         when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=UTC)
-    except ValueError:
+        when -= offset  # past year 1 or 9999: OverflowError, a time no row can have
+    except (ValueError, OverflowError):
         return None
-    when -= offset
     return (when - _EPOCH) // timedelta(microseconds=1)
 
 

@@ -20,7 +20,7 @@ TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 LIMIT_RE = re.compile(r"[1-9][0-9]?|100")
 INTEGER_RE = re.compile(r"[+-]?[0-9]+")  # what upstream's query binding reads as an integer
-RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE)
+RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_V
     parts = [part for part in path.split("/") if part]
     if parts and parts[0] == paths.API_ALIAS:  # upstream serves one API under both prefixes
         parts[0] = paths.API
+    if parts and parts[0] == paths.HOST_DIR:  # the host's own files (the query engine) are never served
+        return Answer(200, (), fallback=paths.NOT_FOUND_PAGE)
     if not parts or parts[0] != paths.API:
         return Answer(200, _static_candidates(parts), fallback=paths.NOT_FOUND_PAGE)
     if parts == [paths.API, "servers"] and query_routing:

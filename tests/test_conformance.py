@@ -74,7 +74,7 @@ ERROR_PATHS = [
 EDGE_PATHS = ["/v0.1/servers/", versions_path(VISIBLE[0]) + "/", "/v0.1/servers?limit=50&version=latest&cursor="]
 # The servers that compute the list queries no page holds (test_conformance_queries.py);
 # the others answer a 400 problem for search and exact versions, and updated_since with a superset.
-COMPUTING = {"serve", "caddy"}
+COMPUTING = {"serve", "nginx", "caddy"}
 COMPUTED = {"/v0.1/servers?updated_since=2025-01-01T00:00:00Z"}
 JSON_TYPE = re.compile(r"application/json(;\s*charset=utf-8)?", re.IGNORECASE)
 
@@ -123,11 +123,24 @@ def nginx_conf(tmp: Path, port: int, directives: str) -> str:
     user = "user root;\n" if os.getuid() == 0 else ""
     temp_paths = "\n".join(f"    {kind}_temp_path {tmp}/{name};" for kind, name in (
         ("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi")))
-    return (f"daemon off;\nmaster_process on;\nworker_processes 1;\npid {tmp}/nginx.pid;\n"
+    return (f"{load_njs()}daemon off;\nmaster_process on;\nworker_processes 1;\npid {tmp}/nginx.pid;\n"
             f"error_log {tmp}/error.log;\n{user}events {{}}\n"
             f"http {{\n    access_log {tmp}/access.log;\n{temp_paths}\n"
             f"    server {{\n        listen 127.0.0.1:{port};\n        server_name localhost;\n"
             f"{directives}\n    }}\n}}\n")
+
+
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")  # Debian's libnginx-mod-http-js
+
+
+def load_njs() -> str:
+    """The generated directives compute list queries with njs, which nginx loads at the top level."""
+    if NJS_MODULE.is_file():
+        return f"load_module {NJS_MODULE};\n"
+    if os.environ.get("MCP_MIRROR_SKIP_NGINX") == "1":
+        pytest.skip("njs is not installed and MCP_MIRROR_SKIP_NGINX=1")
+    pytest.fail(f"{NJS_MODULE} is missing: run `make system-deps` as root (or `apt-get install libnginx-mod-http-js`)",
+                pytrace=False)
 
 
 @contextmanager

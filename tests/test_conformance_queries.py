@@ -40,6 +40,25 @@ BAD_QUERIES = [
     "search=a&limit=abc", "search=a&include_deleted=maybe", "version=1.0.0&limit=-1",
 ]
 
+# Spellings only a raw query string has: encodings, `+`, no `=`, case, repeats, bad bytes.
+RAW_QUERIES = [
+    "", "limit=5", "limit=50&version=latest&cursor=30-30", "cursor=30-1", "include_deleted=true&limit=100",
+    "updated_since=2025-01-01T00:00:00Z", "updated_since=2025-01-01T00:00:00+02:00",
+    "updated_since=2025-01-01T00%3A00%3A00%2B02%3A00", "search=git+hub", "search=io%2egithub", "search",
+    "search&limit=3", "SEARCH=git", "Search=a&search=b", "search=&version=1.0.0", "version=lat%65st&limit=1",
+    "limit=%35", "limit=+5", "limit=%2B5", "search=%zz", "search=%", "search=%E9", "search=%ED%A0%80",
+    "search=%F0%9F%98%80", "search=%C3", "__proto__=x&search=git", "constructor=1&search=a",
+    "search=a&&limit=2", "&&", "=x", "search=a=b", "cursor=" + quote(NAME, safe="") + "%3A&limit=2",
+    "updated_since=0001-01-01T00:00:00%2B01:00", "updated_since=9999-12-31T23:59:59-01:00",
+    "updated_since=9999-12-31T23:59:59.999999Z", "updated_since=0001-01-01T00:00:00Z",
+    "updated_since=2025-09-01T00:00:00%2B24:00", "updated_since=2025-09-01T00:00:00%2B25:00",
+    "updated_since=2025-09-01T00:00:00t", "updated_since=%D9%A2025-09-01T00:00:00Z",
+    "updated_since=202%D9%A3-09-01T00:00:00Z", "updated_since=2024-02-29T00:00:00Z",
+    "updated_since=2025-02-29T00:00:00Z", "updated_since=2025-09-01T00:00:60Z",
+    "updated_since=2025-09-01T00:00:00.Z", "updated_since=2025-09-01T00:00:00.1234567890123Z",
+    "version=1.0.0&include_deleted=T", "version=1.0.0&include_deleted=yes", "limit=100&cursor=zzz&search=%25",
+]
+
 
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[dict[str, httpx.Client]]:
@@ -126,3 +145,24 @@ def test_openapi_yaml_is_upstreams_with_the_mirror_as_server(start, kind, base):
     assert spec["servers"] == [{"url": BASES[base]}]
     assert {key: value for key, value in spec.items() if key != "servers"} == upstream_spec
     assert "/v0.1/servers" in spec["paths"]
+
+
+@pytest.mark.parametrize("kind", ["nginx"])
+@pytest.mark.parametrize("base", BASES)
+def test_raw_query_strings_get_serves_bytes(start, kind, base):  # noqa: F811
+    """Encodings, `+`, parameters without `=`, repeats, bad UTF-8: what serve answers, as
+    nginx hands every such query string to the engine. (Caddy decides on Go's parse of the
+    query, so `SEARCH=x` there is upstream's unknown parameter, not serve's `search`.)"""
+    server, serve = start(kind, base).client, start("serve", base).client
+    for query in RAW_QUERIES:
+        got, expected = server.get(f"/v0.1/servers?{query}"), serve.get(f"/v0.1/servers?{query}")
+        assert (got.status_code, got.headers["content-type"], got.content) == (
+            expected.status_code, expected.headers["content-type"], expected.content), query
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+@pytest.mark.parametrize("base", BASES)
+def test_the_hosts_own_files_are_never_served(start, kind, base):  # noqa: F811
+    client = start(kind, base).client
+    for path in ("/.mcp-mirror/mcp-query.js", "/.mcp-mirror/", "/.mcp-mirror", "/.mcp-mirror/compute"):
+        assert client.get(path).status_code == 404, path

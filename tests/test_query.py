@@ -120,8 +120,14 @@ def test_parse_rfc3339_is_go_strict():
     assert parse_rfc3339("1970-01-01T00:00:01Z") == 1_000_000
     assert parse_rfc3339("1970-01-01T01:00:00+01:00") == 0
     assert parse_rfc3339("1970-01-01T00:00:00.0000019Z") == 1  # truncated to microseconds
-    for bad in ("1970-01-01", "1970-02-30T00:00:00Z", "1970-01-01T00:00:00", "1970-01-01T24:00:00Z", ""):
-        assert parse_rfc3339(bad) is None
+    assert parse_rfc3339("1970-01-01T00:00:00+24:00") == -86_400_000_000
+    for bad in ("1970-01-01", "1970-02-30T00:00:00Z", "1970-01-01T00:00:00", "1970-01-01T24:00:00Z", "",
+                "1970-01-01t00:00:00Z", "1970-01-01T00:00:00z", "0000-01-01T00:00:00Z",
+                "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01",  # past datetime's range: no OverflowError
+                "197\u0663-01-01T00:00:00Z", "\u0661970-01-01T00:00:00Z"):  # Arabic-Indic digits: Go reads ASCII only
+        assert parse_rfc3339(bad) is None, bad
+    for foreign in ("197\u0663-01-01T00:00:00Z", "1970-01-01T00:00:0\u0665Z"):
+        assert not routes.RFC3339_RE.fullmatch(foreign)
 
 
 def test_the_index_names_each_rows_document():

@@ -77,3 +77,11 @@ def test_pick_uses_the_first_existing_file_else_the_fallback():
 
 def test_page_size_never_exceeds_the_limit_when_it_can_help_it():
     assert [routes.page_size(n) for n in (1, 10, 29, 30, 99, 100)] == [10, 10, 10, 30, 30, 100]
+
+
+@pytest.mark.parametrize("path", ["/.mcp-mirror/mcp-query.js", "/.mcp-mirror/objects.json", "/.mcp-mirror",
+                                  "/.mcp-mirror/"])
+def test_the_hosts_own_files_are_never_served(path):
+    answer = routes.resolve(path, {})
+    assert answer.files == ()
+    assert routes.pick(answer, lambda rel: True) == (404, "404.html")

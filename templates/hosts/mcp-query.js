@@ -1,0 +1,429 @@
+// mcp-mirror {{ version }}: the list queries no file holds (search, updated_since, exact
+// versions, upstream's own cursors), answered from the rows index of the tree. A port of
+// mirror/routes.py (resolve_list, needs_computing, compute_list) and mirror/query.py that
+// answers byte for byte what `mcp-mirror serve` answers. The core is I/O-free; the wrappers
+// at the end read the tree: nginx (njs, `js_content`), and fetch-style hosts (Netlify Edge
+// Functions, Cloudflare Pages' _worker.js) that read the deployed static assets.
+// Written for njs 0.7 too: no classes, destructuring, spread or BigInt.
+
+var CONFIG = {{ engine | tojson }};
+
+// -- query strings, as Python's parse_qsl (keep_blank_values) and serve read them -------
+
+var HEX = /^[0-9A-Fa-f]{2}$/;
+
+function utf8Decode(bytes) {
+  // Python's UTF-8 decoder with errors="replace": one U+FFFD per maximal invalid subpart.
+  var out = "", i = 0, n = bytes.length;
+  while (i < n) {
+    var b = bytes[i];
+    if (b < 0x80) { out += String.fromCharCode(b); i += 1; continue; }
+    var need = 0, cp = 0, lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) { need = 1; cp = b & 0x1F; }
+    else if (b >= 0xE0 && b <= 0xEF) {
+      need = 2; cp = b & 0x0F;
+      if (b === 0xE0) { lo = 0xA0; } else if (b === 0xED) { hi = 0x9F; }
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need = 3; cp = b & 0x07;
+      if (b === 0xF0) { lo = 0x90; } else if (b === 0xF4) { hi = 0x8F; }
+    } else { out += "\uFFFD"; i += 1; continue; }
+    var j = i + 1, ok = true;
+    for (var k = 0; k < need; k++, j++) {
+      var c = j < n ? bytes[j] : -1;
+      if (c < lo || c > hi) { ok = false; break; }
+      cp = (cp << 6) | (c & 0x3F);
+      lo = 0x80; hi = 0xBF;
+    }
+    if (!ok) { out += "\uFFFD"; i = j; continue; }
+    out += String.fromCodePoint(cp);
+    i = j;
+  }
+  return out;
+}
+
+function unquote(text) {
+  // urllib.parse.unquote(errors="replace"): runs of ASCII are %-decoded as UTF-8, anything
+  // else (a raw byte of the request line, read as Latin-1) is kept as it is.
+  if (text.indexOf("%") < 0) { return text; }
+  var out = "", i = 0;
+  while (i < text.length) {
+    var start = i;
+    if (text.charCodeAt(i) > 0x7F) {
+      while (i < text.length && text.charCodeAt(i) > 0x7F) { i++; }
+      out += text.slice(start, i);
+      continue;
+    }
+    while (i < text.length && text.charCodeAt(i) <= 0x7F) { i++; }
+    var run = text.slice(start, i), bytes = [];
+    for (var p = 0; p < run.length; p++) {
+      if (run.charAt(p) === "%" && HEX.test(run.slice(p + 1, p + 3))) {
+        bytes.push(parseInt(run.slice(p + 1, p + 3), 16));
+        p += 2;
+      } else {
+        bytes.push(run.charCodeAt(p));
+      }
+    }
+    out += utf8Decode(bytes);
+  }
+  return out;
+}
+
+function parseQuery(raw) {
+  // The first value of each parameter, keys folded to lower case as nginx's $arg_ does;
+  // `raw` is the query string as sent, one character per byte.
+  var query = Object.create(null), pairs = raw ? raw.split("&") : [];
+  for (var i = 0; i < pairs.length; i++) {
+    if (!pairs[i]) { continue; }
+    var eq = pairs[i].indexOf("=");
+    var key = eq < 0 ? pairs[i] : pairs[i].slice(0, eq);
+    var value = eq < 0 ? "" : pairs[i].slice(eq + 1);
+    key = unquote(key.replace(/\+/g, " ")).toLowerCase();
+    if (!(key in query)) {
+      query[key] = unquote(value.replace(/\+/g, " "));
+    }
+  }
+  var set = Object.create(null);
+  for (var name in query) {
+    if (query[name] !== "") { set[name] = query[name]; }  // upstream binds an empty value as unset
+  }
+  return set;
+}
+
+// -- times: Go's time.Parse(time.RFC3339, ...) as microseconds since the epoch ----------
+
+var RFC3339 = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})$/;
+var DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+var MIN_SECOND = -62135596800;  // 0001-01-01T00:00:00Z: Python's datetime range
+var MAX_SECOND = 253402300799;  // 9999-12-31T23:59:59Z
+
+function daysFromCivil(y, m, d) {
+  y -= m <= 2 ? 1 : 0;
+  var era = Math.floor(y / 400), yoe = y - era * 400;
+  var doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  var doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function parseRfc3339(text) {
+  // Microseconds (a fraction truncated to them); null when it is no such time. Beyond
+  // 2^53 microseconds (after the year 2255) values are doubles, so compare as such.
+  var m = RFC3339.exec(text);
+  if (!m) { return null; }
+  var year = +m[1], month = +m[2], day = +m[3], hour = +m[4], minute = +m[5], second = +m[6];
+  var offset = 0;
+  if (m[8] !== "Z") {
+    var hours = +m[8].slice(1, 3), minutes = +m[8].slice(4, 6);
+    if (hours > 24 || minutes > 59) { return null; }
+    offset = (m[8].charAt(0) === "-" ? -1 : 1) * (hours * 3600 + minutes * 60);
+  }
+  var leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > DAYS[month - 1] + (month === 2 && leap ? 1 : 0)
+      || hour > 23 || minute > 59 || second > 59) { return null; }
+  var seconds = daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+  if (seconds < MIN_SECOND || seconds > MAX_SECOND) { return null; }
+  var micro = +((m[7] || "0").slice(0, 6) + "00000").slice(0, 6);
+  return seconds * 1000000 + micro;
+}
+
+// -- which rows: ILIKE '%term%' on the name, ASCII-only case folding ------------------
+
+var MAX_NAME_CHARS = 200;
+
+function asciiLower(text) {
+  return text.replace(/[A-Z]+/g, function (s) { return s.toLowerCase(); });
+}
+
+function codePoints(text) {
+  var out = [];
+  for (var i = 0; i < text.length; i++) {
+    var c = text.codePointAt(i);
+    out.push(String.fromCodePoint(c));
+    if (c > 0xFFFF) { i++; }
+  }
+  return out;
+}
+
+function likeMatcher(term) {
+  var segments = [[]], chars = codePoints(asciiLower(term)), total = 0;
+  for (var i = 0; i < chars.length; i++) {
+    var c = chars[i];
+    if (c === "%") { segments.push([]); }
+    else if (c === "_") { segments[segments.length - 1].push(null); }
+    else if (c === "\\") { i++; segments[segments.length - 1].push(i < chars.length ? chars[i] : "\\"); }
+    else { segments[segments.length - 1].push(c); }
+  }
+  segments = segments.filter(function (s) { return s.length > 0; });
+  segments.forEach(function (s) { total += s.length; });
+  if (total > MAX_NAME_CHARS) { return function () { return false; }; }
+  var plain = segments.map(function (s) { return s.indexOf(null) < 0 ? s.join("") : null; });
+
+  function find(text, index, start) {
+    // `text` is an array of code points
+    var segment = segments[index];
+    for (var at = start; at <= text.length - segment.length; at++) {
+      var k = 0;
+      while (k < segment.length && (segment[k] === null || text[at + k] === segment[k])) { k++; }
+      if (k === segment.length) { return at; }
+    }
+    return -1;
+  }
+
+  return function (name) {
+    var lower = asciiLower(name);
+    var text = /[\uD800-\uDFFF]/.test(lower) ? codePoints(lower) : lower, at = 0;
+    for (var index = 0; index < segments.length; index++) {
+      var found = plain[index] !== null && typeof text === "string" ? text.indexOf(plain[index], at)
+                                                                     : find(text, index, at);
+      if (found < 0) { return false; }
+      at = found + segments[index].length;
+    }
+    return true;
+  };
+}
+
+// -- the rows index -------------------------------------------------------------------
+
+var LATEST = 1, DELETED = 2;
+
+function keyAfter(name, version, row) {
+  // whether (name, version) < (row.name, row.version), as Python compares tuples of str
+  return name < row.name || (name === row.name && version !== null && version < row.version);
+}
+
+function parseIndex(text) {
+  var document = JSON.parse(text);
+  if (!document || document.format !== CONFIG.rowsFormat) { throw new Error("not a " + CONFIG.rowsFormat + " rows index"); }
+  var rows = [], groups = [];
+  document.servers.forEach(function (server) {
+    var start = rows.length;
+    server[1].forEach(function (v) { rows.push({ name: server[0], version: v[0], updated: v[1], flags: v[2] }); });
+    if (rows.length > start) { groups.push({ name: server[0], start: start, end: rows.length }); }
+  });
+  return { rows: rows, groups: groups, visible: document.documents.visible, deleted: document.documents.deleted };
+}
+
+function startPosition(index, cursor) {
+  // the first position after the cursor: keyset on (name, version), or on the name alone
+  if (!cursor) { return 0; }
+  var colon = cursor.indexOf(":");
+  var name = colon < 0 ? cursor : cursor.slice(0, colon), version = colon < 0 ? null : cursor.slice(colon + 1);
+  var lo = 0, hi = index.rows.length;
+  while (lo < hi) {
+    var mid = (lo + hi) >> 1;
+    if (keyAfter(name, version, index.rows[mid])) { hi = mid; } else { lo = mid + 1; }
+  }
+  return lo;
+}
+
+function select(index, query) {
+  var start = startPosition(index, query.cursor);
+  var matcher = query.search ? likeMatcher(query.search) : null;
+  var chosen = [], rows = index.rows;
+  var g = 0;
+  while (g < index.groups.length && index.groups[g].end <= start) { g++; }
+  for (; g < index.groups.length && chosen.length < query.limit; g++) {
+    var group = index.groups[g];
+    if (matcher !== null && !matcher(group.name)) { continue; }
+    for (var p = Math.max(group.start, start); p < group.end; p++) {
+      var row = rows[p];
+      if ((row.flags & DELETED) && !query.includeDeleted) { continue; }
+      if (query.version === "latest" && !(row.flags & LATEST)) { continue; }
+      if (query.version !== null && query.version !== "latest" && row.version !== query.version) { continue; }
+      if (query.since !== null && (row.updated === null || row.updated <= query.since)) { continue; }
+      chosen.push(row);
+      if (chosen.length >= query.limit) { break; }
+    }
+  }
+  var last = chosen.length >= query.limit ? chosen[chosen.length - 1] : null;
+  return { rows: chosen, nextCursor: last ? last.name + ":" + last.version : null };
+}
+
+function documentFile(index, row) {
+  var leaf = (row.flags & DELETED) ? index.deleted : index.visible;
+  return leaf ? CONFIG.api + "/servers/" + row.name + "/versions/" + row.version + "/" + leaf : null;
+}
+
+function jsonString(text) {
+  // orjson's escaping: only ", \ and control characters (no \u2028, no /)
+  return '"' + text.replace(/["\\\u0000-\u001f]/g, function (c) {
+    var short = { '"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t" }[c];
+    return short || "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4);
+  }) + '"';
+}
+
+function listDocument(items, nextCursor) {
+  // items are the rows' documents as text, spliced in as they are stored
+  var metadata = (nextCursor ? '"nextCursor":' + jsonString(nextCursor) + "," : "") + '"count":' + items.length;
+  return '{"servers":[' + items.join(",") + '],"metadata":{' + metadata + "}}";
+}
+
+// -- routing: mirror/routes.py for GET {base}/v0.1/servers ------------------------------
+
+var LIMIT_RE = new RegExp("^(?:" + CONFIG.limitRe + ")$");
+var INTEGER_RE = /^[+-]?[0-9]+$/;
+var CURSOR_RE = new RegExp("^(?:" + CONFIG.cursorRe + ")$");
+var TIME_RE = new RegExp("^(?:" + CONFIG.rfc3339Re + ")$", "i");
+
+function problem(slug) {
+  return { status: CONFIG.problems[slug].status, problem: slug, body: CONFIG.problems[slug].body };
+}
+
+function isOneOf(value, list) { return list.indexOf(value) >= 0; }
+
+function needsComputing(query) {
+  var version = query.version, cursor = query.cursor;
+  return !!(query.search || query.updated_since || (version && version !== "latest")
+            || (cursor && !CURSOR_RE.test(cursor)));
+}
+
+function computeList(query) {
+  var includeDeleted = query.include_deleted, limit = query.limit, since = null;
+  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
+    return problem("bad-include-deleted");
+  }
+  if (limit !== undefined && !(INTEGER_RE.test(limit) && +limit >= 1 && +limit <= 100)) { return problem("bad-limit"); }
+  if (query.updated_since !== undefined) {
+    since = parseRfc3339(query.updated_since);
+    if (since === null) { return problem("bad-updated-since"); }
+    if (isOneOf(includeDeleted, CONFIG.falseValues)) { return problem("updated-since-without-deleted"); }
+  }
+  return { status: 200, computed: {
+    limit: limit !== undefined ? +limit : CONFIG.defaultSize, cursor: query.cursor || null,
+    search: query.search || null, version: query.version || null, since: since,
+    includeDeleted: isOneOf(includeDeleted, CONFIG.trueValues) || since !== null } };
+}
+
+function resolveList(query) {
+  if (query.search) { return problem("search-unsupported"); }
+  var version = query.version;
+  if (version && version !== "latest") { return problem("version-filter-unsupported"); }
+  var includeDeleted = query.include_deleted;
+  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
+    return problem("bad-include-deleted");
+  }
+  var withDeleted = isOneOf(includeDeleted, CONFIG.trueValues);
+  if (query.updated_since !== undefined) {
+    if (!TIME_RE.test(query.updated_since)) { return problem("bad-updated-since"); }
+    if (isOneOf(includeDeleted, CONFIG.falseValues)) { return problem("updated-since-without-deleted"); }
+    withDeleted = true;
+  }
+  var limit = query.limit;
+  if (limit !== undefined && !LIMIT_RE.test(limit)) { return problem("bad-limit"); }
+  var token = query.cursor || CONFIG.pageSizeByLimit[limit || String(CONFIG.defaultSize)] + "-0";
+  if (!CURSOR_RE.test(token)) { return problem("bad-cursor"); }
+  var chain = CONFIG.chains[(version === "latest" ? "latest" : "") + ":" + (withDeleted ? "deleted" : "")];
+  return { status: 200, file: CONFIG.api + "/servers/" + CONFIG.pages + "/" + chain + "/" + token + ".json",
+           fallback: problem("bad-cursor") };
+}
+
+function plan(rawQuery, computes) {
+  // What GET /v0.1/servers?rawQuery answers: a problem, a page file, or a computed list.
+  var query = parseQuery(rawQuery);
+  return computes && needsComputing(query) ? computeList(query) : resolveList(query);
+}
+
+// -- answers: the I/O is the caller's ---------------------------------------------------
+
+var REPUBLISHING = { status: 503, body: '{"title":"Service Unavailable","status":503,' +
+                     '"detail":"The tree is being republished: retry"}' };
+
+function problemAnswer(step) { return { status: step.status, type: CONFIG.problemType, body: step.body }; }
+
+function pageAnswer(step, page) {
+  return page === null ? problemAnswer(step.fallback) : { status: 200, type: CONFIG.jsonType, body: page };
+}
+
+function listAnswer(selection, items) {
+  // null when a document is missing: a publish swapped the tree between the reads
+  for (var i = 0; i < items.length; i++) {
+    if (items[i] === null) { return problemAnswer(REPUBLISHING); }
+  }
+  return { status: 200, type: CONFIG.jsonType, body: listDocument(items, selection.nextCursor) };
+}
+
+function loadIndex(text) {
+  if (text === null) { return null; }
+  try { return parseIndex(text); } catch (e) { return null; }
+}
+
+function documents(index, selection) {
+  return selection.rows.map(function (row) { return documentFile(index, row); });
+}
+
+function answerWith(rawQuery, read) {
+  // `read(treePath)` returns the file's text or null. Returns {status, type, body}. The
+  // index is read only for a computed list; without one the tree answers as a host that
+  // cannot compute, as serve does.
+  var step = plan(rawQuery, true), index = null;
+  if (step.computed !== undefined) {
+    index = loadIndex(read(CONFIG.rowsIndexFile));
+    if (index === null) { step = plan(rawQuery, false); }
+  }
+  if (step.body !== undefined) { return problemAnswer(step); }
+  if (step.file !== undefined) { return pageAnswer(step, read(step.file)); }
+  var selection = select(index, step.computed);
+  return listAnswer(selection, documents(index, selection).map(function (rel) { return rel === null ? null : read(rel); }));
+}
+
+function answerFetching(rawQuery, fetchText) {
+  // answerWith for hosts whose reads are asynchronous: `fetchText(treePath)` resolves to
+  // the asset's text or null; a list's documents are fetched all at once.
+  var step = plan(rawQuery, true);
+  var indexed = step.computed === undefined ? Promise.resolve(null) : fetchText(CONFIG.rowsIndexFile).then(loadIndex);
+  return indexed.then(function (index) {
+    if (step.computed !== undefined && index === null) { step = plan(rawQuery, false); }
+    if (step.body !== undefined) { return problemAnswer(step); }
+    if (step.file !== undefined) { return fetchText(step.file).then(function (page) { return pageAnswer(step, page); }); }
+    var selection = select(index, step.computed);
+    return Promise.all(documents(index, selection).map(function (rel) { return rel === null ? null : fetchText(rel); }))
+      .then(function (items) { return listAnswer(selection, items); });
+  });
+}
+
+// -- nginx (njs): js_content, reading the tree under $document_root ----------------------
+
+function latin1(buffer) {
+  var out = "";
+  for (var i = 0; i < buffer.length; i++) { out += String.fromCharCode(buffer[i]); }
+  return out;
+}
+
+function nginx(r) {
+  var fs = require("fs");
+  var root;
+  try { root = fs.realpathSync(r.variables.document_root); } catch (e) { root = null; }  // one generation
+  var raw = r.rawVariables.args;
+  var answer = root === null ? problemAnswer(REPUBLISHING) : answerWith(raw ? latin1(raw) : "", function (rel) {
+    try { return fs.readFileSync(root + "/" + rel, "utf8"); } catch (e) { return null; }
+  });
+  r.headersOut["Content-Type"] = answer.type || CONFIG.problemType;
+  r.return(answer.status, answer.body);
+}
+
+// -- fetch-style hosts: Netlify Edge Functions, Cloudflare Pages -------------------------
+
+function respond(answer, head) {
+  var headers = Object.assign({}, CONFIG.headers, { "Content-Type": answer.type || CONFIG.problemType });
+  return new Response(head ? null : answer.body, { status: answer.status, headers: headers });
+}
+
+function assetPath(rel) {
+  // a tree path as a URL path under the base: each segment percent-encoded
+  return CONFIG.prefix + "/" + rel.split("/").map(encodeURIComponent).join("/");
+}
+
+function edge(request, fetchAsset) {
+  // `fetchAsset(url)` resolves to the static asset's Response.
+  var url = new URL(request.url);
+  var raw = url.search.slice(1);
+  return answerFetching(raw, function (rel) {
+    return fetchAsset(new URL(assetPath(rel), url).toString()).then(function (response) {
+      return response.status === 200 ? response.text() : null;
+    });
+  }).then(function (answer) { return respond(answer, request.method === "HEAD"); });
+}
+
+export default { parseQuery: parseQuery, parseRfc3339: parseRfc3339, likeMatcher: likeMatcher,
+                 parseIndex: parseIndex, select: select, plan: plan, answerWith: answerWith,
+                 answerFetching: answerFetching, listDocument: listDocument, nginx: nginx, edge: edge,
+                 config: CONFIG };
