@@ -79,6 +79,7 @@ function handler(event) {
   }
   try { uri = decodeURIComponent(uri); } catch (e) { return problem("endpoint-not-found"); }
   if (/(^|\/)\.\.?(\/|$)/.test(uri)) return problem("endpoint-not-found");
+  uri = uri.replace(/^\/v0(\/|$)/, "/v0.1$1");  // upstream serves the same API under /v0
   if (/^\/v0\.1\/servers\/?$/.test(uri)) return list(request);
   if (uri === "/v0.1" || uri.indexOf("/v0.1/") === 0) {
     var deleted = arg(request, "include_deleted");
