@@ -64,6 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
             versions = [e for e in self.server.entries if e["server"]["name"] == name]
             body = orjson.dumps({"servers": versions, "metadata": {"count": len(versions)}})
             status = 200 if versions else 404
+        elif url.path != "/v0.1/servers":
+            body, status = b'{"title":"Not Found","status":404,"detail":"not found"}', 404
         elif "updated_since" in query:
             since = _time(query["updated_since"])
             changed = [e for e in self.server.entries if _time(e["_meta"][OFFICIAL].get("updatedAt")) > since]
