@@ -39,6 +39,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from synthetic import change_one_percent, synthetic_registry  # noqa: E402
 
 TMPFS = Path("/dev/shm")
+# The bench upstream is local: the crawl is measured at full speed, not at the request rate
+# kept for the real registry (--rate).
+UNPACED = ("--rate", "1000000000")
 
 
 # -- one measured stage, in a fresh process --------------------------------------------
@@ -172,7 +175,7 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
     try:
         with upstream(entries, workdir) as url:
             bare = bare_crawl(url)
-            crawl = stage("crawl", "--upstream", url, "--db", str(disk / "a.duckdb"))
+            crawl = stage("crawl", "--upstream", url, "--db", str(disk / "a.duckdb"), *UNPACED)
             line("crawl", f"{crawl['seconds']:.2f} s", f"{crawl['rss_mb']:.0f} MB peak RSS")
             line("  bare httpx loop over the same pages", f"{bare['seconds']:.2f} s",
                  f"{bare['pages']} pages; crawl/floor = {crawl['seconds'] / bare['seconds']:.2f} (target <= 1.2)")
@@ -189,7 +192,7 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
             shutil.rmtree(shm)
             shm.mkdir()
             def full_build(n: int) -> dict:
-                return stage("build", "--upstream", url, "--db", str(disk / f"b{n}.duckdb"), "--out",
+                return stage("build", "--upstream", url, *UNPACED, "--db", str(disk / f"b{n}.duckdb"), "--out",
                              str(disk / f"b{n}"), "--base-url", "https://mirror.example")
 
             full = best_of(3, full_build)
@@ -217,7 +220,7 @@ def best_of(runs: int, measure_one) -> dict:
 def rebuild(label: str, url: str, db: str, out: str, full: dict, full_render: dict, *, changed: int) -> None:
     """A crawl and a render after a full build: the whole rebuild against the full build, and
     the render alone against a full render (crawls stay full until incremental sync lands)."""
-    crawl = stage("crawl", "--upstream", url, "--db", db)
+    crawl = stage("crawl", "--upstream", url, "--db", db, *UNPACED)
     render = stage("render", "--db", db, "--out", out, "--base-url", "https://mirror.example")
     total = crawl["seconds"] + render["seconds"]
     per_row = f" = {render['written'] / changed:.1f} per changed row" if changed else " (target <= 1)"
@@ -236,7 +239,8 @@ def database_growth(entries: list[dict], disk: Path, *, syncs: int) -> None:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.load(entries)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings = Settings(upstream=f"http://127.0.0.1:{server.server_address[1]}", db=disk / "growth.duckdb")
+    settings = Settings(upstream=f"http://127.0.0.1:{server.server_address[1]}", db=disk / "growth.duckdb",
+                        rate=1e9)
     try:
         pipeline.crawl(settings)
         first = settings.db.stat().st_size
@@ -344,7 +348,7 @@ def measure_catalog(servers: int, workdir: Path) -> None:
     disk = workdir / f"catalog-{servers}"
     disk.mkdir()
     with upstream(entries, workdir) as url:
-        pipeline.crawl(Settings(upstream=url, db=disk / "c.duckdb"))
+        pipeline.crawl(Settings(upstream=url, db=disk / "c.duckdb", rate=1e9))
     with tempfile.NamedTemporaryFile(suffix=".json", dir=disk) as report:
         subprocess.run([sys.executable, "-m", "tests.bench", "_catalog", report.name, str(disk / "c.duckdb")],
                        cwd=ROOT, check=True)
