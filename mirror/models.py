@@ -155,12 +155,18 @@ class Change:
 
 @dataclass(frozen=True)
 class DatedChange:
-    """A recorded change with the snapshot that found it and when that crawl finished."""
+    """A recorded change with the snapshot that found it and when that crawl finished.
+
+    `number` is its place among every recorded change, 0 for the oldest, counted so that
+    newest-first order (snapshot descending, each snapshot's in recorded order) is number
+    descending. A change keeps its number as later crawls add theirs, which keeps pages of
+    older changes the same bytes."""
 
     snapshot: int
     seq: int
     at: str
     change: Change
+    number: int
 
 
 @dataclass(frozen=True)

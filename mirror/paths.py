@@ -312,6 +312,12 @@ def catalog_list_dir(directory: str, page: int) -> str:
     return f"{directory}/{CATALOG_PAGE}/{page}" if directory else f"{CATALOG_PAGE}/{page}"
 
 
+def catalog_changes_dir(page: int | None) -> str:
+    """What changed: `changes/` shows the newest; archive page `page` (from 0, the oldest
+    changes) is `changes/_page/<page + 1>/`, a URL that keeps its changes."""
+    return CATALOG_CHANGES if page is None else f"{CATALOG_CHANGES}/{CATALOG_PAGE}/{page + 1}"
+
+
 def catalog_page_file(directory: str) -> str:
     return f"{directory}/index.html" if directory else LANDING_PAGE
 

@@ -273,20 +273,26 @@ class Store:
 
     def iter_changes(self, snapshot_id: int, *, limit: int, batch: int = 2000) -> Iterator[DatedChange]:
         """The last `limit` changes recorded by finished crawls up to `snapshot_id`, newest
-        snapshot first (each snapshot's in recorded order), fetched in batches."""
+        snapshot first (each snapshot's in recorded order), numbered (DatedChange.number)
+        and fetched in batches."""
         cursor = self.con.cursor()
         try:
             cursor.execute(
-                """SELECT c.snapshot_id, c.seq, coalesce(s.finished_at, s.started_at), c.kind, c.name, c.version,
-                          c.detail
-                   FROM changes c JOIN snapshots s ON s.id = c.snapshot_id
-                   WHERE s.outcome = 'ok' AND c.snapshot_id <= $id
-                   ORDER BY c.snapshot_id DESC, c.seq LIMIT $limit""",
+                """WITH numbered AS (
+                       SELECT c.snapshot_id, c.seq,
+                              row_number() OVER (ORDER BY c.snapshot_id, c.seq DESC) - 1 AS number
+                       FROM changes c JOIN snapshots s ON s.id = c.snapshot_id
+                       WHERE s.outcome = 'ok' AND c.snapshot_id <= $id),
+                   newest AS (SELECT * FROM numbered ORDER BY number DESC LIMIT $limit)
+                   SELECT c.snapshot_id, c.seq, coalesce(s.finished_at, s.started_at), c.kind, c.name, c.version,
+                          c.detail, n.number
+                   FROM newest n JOIN changes c USING (snapshot_id, seq) JOIN snapshots s ON s.id = c.snapshot_id
+                   ORDER BY n.number DESC""",
                 {"id": snapshot_id, "limit": limit},
             )
             while found := cursor.fetchmany(batch):
-                for sid, seq, at, kind, name, version, detail in found:
-                    yield DatedChange(sid, seq, at, Change(kind, name, version, orjson.loads(detail)))
+                for sid, seq, at, kind, name, version, detail, number in found:
+                    yield DatedChange(sid, seq, at, Change(kind, name, version, orjson.loads(detail)), number)
         finally:
             cursor.close()
 

@@ -3,8 +3,10 @@ what untrusted text becomes, the Atom feed and the search index, and where pages
 
 from __future__ import annotations
 
+import posixpath
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 import feedparser
@@ -170,21 +172,61 @@ def test_every_page_carries_the_csp_and_no_inline_script():
 def _changes() -> list[DatedChange]:
     return [DatedChange(8, 0, "2025-12-02T00:00:00Z", Change("status_changed", "io.github.a/tool", "1.0.0+build.7",
                                                                {"from": "active", "to": "deprecated",
-                                                                "message": "use <b>1.10.0</b>"})),
-            DatedChange(8, 1, "2025-12-02T00:00:00Z", Change("server_removed", "io.github.z/gone\x07", None)),
-            DatedChange(7, 0, "2025-12-01T00:00:05.5Z", Change("server_added", "io.github.a/tool", "1.10.0"))]
+                                                                "message": "use <b>1.10.0</b>"}), 2),
+            DatedChange(8, 1, "2025-12-02T00:00:00Z", Change("server_removed", "io.github.z/gone\x07", None), 1),
+            DatedChange(7, 0, "2025-12-01T00:00:05.5Z", Change("server_added", "io.github.a/tool", "1.10.0"), 0)]
+
+
+def _crawl_changes(snapshot: int, count: int, *, before: list[DatedChange]) -> list[DatedChange]:
+    """`count` changes found by crawl `snapshot`, numbered as the store numbers them, newest first."""
+    top = before[0].number + 1 if before else 0
+    return [DatedChange(snapshot, n, f"2025-12-{snapshot:02d}T00:00:00Z",
+                        Change("version_added", "io.github.a/tool", f"{snapshot}.{n}"), top + count - 1 - n)
+            for n in range(count)] + before
+
+
+def _change_pages(changes: list[DatedChange]) -> dict[str, bytes]:
+    rendered = site(SNAPSHOT, golden_rows(), base_url="http://x")
+    rendered.changes = lambda: changes
+    return {entry.path: entry.data() for entry in rendered.entries() if entry.path.startswith("changes/")}
+
+
+def _follow(files: dict[str, bytes], rel: str, page: str = "changes/index.html") -> Iterator[str]:
+    while True:
+        found = re.search(rf'rel="{rel}" href="([^"]+)"', files[page].decode())
+        if not found:
+            return
+        page = posixpath.normpath(posixpath.join(posixpath.dirname(page), found.group(1))) + "/index.html"
+        yield page
 
 
 def test_what_changed_is_newest_first_and_paginated():
-    many = [DatedChange(9, n, "2025-12-03T00:00:00Z", Change("version_added", "io.github.a/tool", f"9.{n}"))
-            for n in range(catalog.CHANGES_PAGE + 5)]
-    rendered = site(SNAPSHOT, golden_rows(), base_url="http://x")
-    rendered.changes = lambda: [*many, *_changes()]
-    files = {entry.path: entry.data() for entry in rendered.entries()}
-    first, second = files["changes/index.html"].decode(), files["changes/_page/2/index.html"].decode()
-    assert first.count('<li class="change') == catalog.CHANGES_PAGE and 'rel="next" href="../changes/_page/2/"' in first
-    assert "Deprecated" in second and "use &lt;b&gt;1.10.0&lt;/b&gt;" in second and "Removed server" in second
-    assert second.index("Deprecated") < second.index("New server")
+    changes = _crawl_changes(9, catalog.CHANGES_PAGE + 5, before=_changes())
+    files = _change_pages(changes)
+    front = files["changes/index.html"].decode()
+    assert front.count('<li class="change') == catalog.CHANGES_PAGE
+    assert front.index(">9.0<") < front.index(">9.1<") < front.index(">9.99<") and ">9.100<" not in front
+    older = list(_follow(files, "next"))
+    assert older == ["changes/_page/1/index.html"]  # the archive page of the 101st newest change
+    archive = files[older[0]].decode()
+    assert ">9.100<" in archive and ">9.104<" in archive and "Changes 1–100, counted from the first crawl" in archive
+    assert "Deprecated" in archive and "use &lt;b&gt;1.10.0&lt;/b&gt;" in archive and "Removed server" in archive
+    assert archive.index(">9.100<") < archive.index("Deprecated") < archive.index("New server")
+    newer = list(_follow(files, "prev", older[0]))
+    assert newer == ["changes/_page/2/index.html", "changes/index.html"]
+    shown = re.findall(r'<span class="version"><bdi>([^<]+)</bdi>', files[newer[0]].decode())
+    assert shown == [f"9.{n}" for n in range(8)]  # the newest archive page: numbers 100 to 107
+
+
+def test_a_crawl_with_changes_leaves_older_archive_pages_as_they_were():
+    changes = _crawl_changes(9, 3 * catalog.CHANGES_PAGE + 10, before=_changes())
+    before = _change_pages(changes)
+    after = _change_pages(_crawl_changes(10, 7, before=changes))
+    remade = sorted(path for path in after if before.get(path) != after[path])
+    # the front page, and the newest archive page that the new changes joined
+    assert remade == ["changes/_page/4/index.html", "changes/index.html"], remade
+    assert set(before) == set(after)
+    assert "10.6" in after["changes/_page/4/index.html"].decode()
 
 
 def test_the_atom_feed_is_well_formed_and_a_feed_reader_accepts_it():

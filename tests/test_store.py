@@ -99,3 +99,22 @@ def test_failed_crawls_are_listed_but_never_current(tmp_path):
             store.ok_snapshot(2)
         with pytest.raises(SnapshotNotFound, match="no snapshot 9"):
             store.ok_snapshot(9)
+
+
+def test_changes_are_numbered_from_the_oldest_so_older_numbers_never_move(tmp_path):
+    from mirror.models import Change
+
+    def crawl(store, names):
+        return store.save_snapshot(RUN, rows=[], rejected=[],
+                                   changes=[Change("server_added", name, "1.0.0") for name in names]).id
+
+    with open_store(tmp_path / "c.duckdb") as store:
+        first = crawl(store, ["a/1", "a/2", "a/3"])
+        before = [(c.change.name, c.number) for c in store.iter_changes(first, limit=100)]
+        second = crawl(store, ["b/1", "b/2"])
+        after = [(c.change.name, c.number) for c in store.iter_changes(second, limit=100)]
+        newest = [(c.change.name, c.number) for c in store.iter_changes(second, limit=3)]
+    # newest first: snapshot descending, each snapshot's in recorded order, which is number descending
+    assert before == [("a/1", 2), ("a/2", 1), ("a/3", 0)]
+    assert after == [("b/1", 4), ("b/2", 3), *before]
+    assert newest == after[:3]

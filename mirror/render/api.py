@@ -25,9 +25,10 @@ from mirror.models import Row, Snapshot, is_visible, latest_row
 from mirror.plan import Entry, Kind, digest
 from mirror.query import list_document
 
-# A row in a list: its content hash (for the list's source), its served bytes, and a number
-# drawn from its (name, version) alone, which decides where pages of a chain may break.
-Listed = tuple[str, bytes, int]
+# A row in a list: its content hash (for the list's source), the row (its served bytes are
+# made only for a list the publisher does not have yet), and a number drawn from its (name,
+# version) alone, which decides where pages of a chain may break.
+Listed = tuple[str, Row, int]
 SUMMARY_CHARS = 300  # of a description on the landing page: a 10 MB one must not make a 10 MB page
 
 
@@ -179,7 +180,7 @@ class ApiProducer:
             versions = [row for row in group if row.key not in self._skip]
             if not versions:
                 continue
-            listed = {id(row): (row.hash, self._item(row), _key_mark(row)) for row in versions}
+            listed = {id(row): (row.hash, row, _key_mark(row)) for row in versions}
             if chains is not None:
                 yield from chains.feed(versions, listed)
             else:
@@ -200,8 +201,8 @@ class ApiProducer:
     def _list(self, path: str, items: list[Listed], *, next_cursor: str | None = None,
               kind: Kind = Kind.LIST) -> Entry:
         source = digest(next_cursor or "", *(listed[0] for listed in items))
-        return Entry(path, kind, JSON, lambda: list_document((listed[1] for listed in items), next_cursor=next_cursor),
-                     source=source)
+        return Entry(path, kind, JSON, lambda: list_document((self._item(listed[1]) for listed in items),
+                                                             next_cursor=next_cursor), source=source)
 
     def rows_index(self) -> Entry:
         """The rows index (`mirror.query`): what hosts that compute answer search,

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 import orjson
+from markupsafe import Markup
 
 from mirror import paths
 from mirror.hosts import HTML, PAGE_CSP, content_type
@@ -315,7 +316,7 @@ def change_view(dated: DatedChange) -> dict[str, Any]:
         detail = ", ".join(str(p) for p in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
     return {"label": label, "kind": change.kind, "name": change.name, "version": clip(change.version or "", 255),
             "detail": clip(detail, FIELD_CHARS), "at": dated.at, "date": _date(dated.at),
-            "snapshot": dated.snapshot, "seq": dated.seq}
+            "snapshot": dated.snapshot, "seq": dated.seq, "number": dated.number}
 
 
 # -- the producer ------------------------------------------------------------------
@@ -343,6 +344,7 @@ class CatalogProducer:
         self.base_url = base_url.rstrip("/")
         self.index_name = index_name  # of the API tree: its directories are linked with a trailing slash on static
         self.skip = skip
+        self._cards: dict[str, tuple[ServerSummary, Markup]] = {}
 
     # -- helpers ----------------------------------------------------------------
 
@@ -359,11 +361,12 @@ class CatalogProducer:
                 "api": api, "paths": paths, "csp": CSP, "here": here, "base_url": self.base_url, **values}
 
     def _page(self, directory: str, template: str, kind: Kind, *, source: Sequence[str] | None = None,
-              **values: Any) -> Entry:
+              later: Callable[[], dict[str, Any]] = dict, **values: Any) -> Entry:
         """A page; with `source` (what its values are made of), made only when a publisher
-        does not already have it."""
+        does not already have it, and so are the values `later` makes."""
         def body() -> bytes:
-            return render_template(f"catalog/{template}", **self._context(directory, **values)).encode()
+            context = self._context(directory, **values, **later())
+            return render_template(f"catalog/{template}", **context).encode()
         if source is None:
             return Entry(paths.catalog_page_file(directory), kind, HTML, body(), cache=Cache.HTML)
         return Entry(paths.catalog_page_file(directory), kind, HTML, body, cache=Cache.HTML,
@@ -417,23 +420,46 @@ class CatalogProducer:
     # -- lists: changes, feed, search index --------------------------------------
 
     def change_pages(self, changes: Iterable[DatedChange], *, known: set[str]) -> Iterator[Entry]:
-        """What changed, newest first, CHANGES_PAGE a page; `known` names the servers with a page."""
-        chunk: list[dict[str, Any]] = []
-        page = 1
+        """What changed, newest first: the front page shows the newest CHANGES_PAGE; older ones
+        are on archive pages cut by each change's number (from the oldest), so a crawl that
+        records changes remakes the front page and at most a few archive pages, never them all.
+        `known` names the servers with a page."""
+        front: list[dict[str, Any]] = []
+        group: list[dict[str, Any]] = []
+        page: int | None = None
+        newest_page: int | None = None
+        older_than_front: int | None = None  # the archive page the front page's "next" opens
         for dated in changes:
-            chunk.append(change_view(dated))
-            if len(chunk) == CHANGES_PAGE:
-                yield self._changes_page(page, chunk, known, more=True)
-                page, chunk = page + 1, []
-        if chunk or page == 1:
-            yield self._changes_page(page, chunk, known, more=False)
+            view = change_view(dated)
+            if len(front) < CHANGES_PAGE:
+                front.append(view)
+            elif older_than_front is None:
+                older_than_front = dated.number // CHANGES_PAGE
+            index = dated.number // CHANGES_PAGE
+            if index != page:
+                if group:
+                    yield self._archive_page(page, group, known, newest=newest_page, older=True)
+                page, group = index, []
+                newest_page = index if newest_page is None else newest_page
+            group.append(view)
+        if group:
+            yield self._archive_page(page, group, known, newest=newest_page, older=False)
+        pager = {"page": 1, "prev": None,
+                 "next": paths.catalog_changes_dir(older_than_front) if older_than_front is not None else None}
+        yield self._page(paths.catalog_changes_dir(None), "changes.html", Kind.LIST, changes=front, known=known,
+                         pager=pager, title="What changed", shown_limit=CHANGES_SHOWN)
 
-    def _changes_page(self, page: int, changes: list[dict[str, Any]], known: set[str], *, more: bool) -> Entry:
-        directory = paths.catalog_list_dir(paths.CATALOG_CHANGES, page)
-        pager = {"page": page, "prev": paths.catalog_list_dir(paths.CATALOG_CHANGES, page - 1) if page > 1 else None,
-                 "next": paths.catalog_list_dir(paths.CATALOG_CHANGES, page + 1) if more else None}
+    def _archive_page(self, index: int, changes: list[dict[str, Any]], known: set[str], *, newest: int,
+                      older: bool) -> Entry:
+        directory = paths.catalog_changes_dir(index)
+        low, high = changes[-1]["number"] + 1, changes[0]["number"] + 1
+        pager = {"page": index + 1, "label": f"Changes {low}–{high}, counted from the first crawl",
+                 "prev": paths.catalog_changes_dir(index + 1 if index < newest else None),
+                 "next": paths.catalog_changes_dir(index - 1) if older else None}
+        source = (pager["label"], pager["prev"], str(pager["next"]),
+                  *(f"{c['snapshot']}.{c['seq']}.{c['name'] in known}" for c in changes))
         return self._page(directory, "changes.html", Kind.LIST, changes=changes, known=known, pager=pager,
-                          title="What changed", shown_limit=CHANGES_SHOWN)
+                          title="What changed", shown_limit=CHANGES_SHOWN, source=source)
 
     def feed(self, changes: Iterable[DatedChange], *, known: set[str], updated: str) -> Entry:
         """An Atom feed (RFC 4287) of the newest changes; ids are stable URNs, dates the crawls'."""
@@ -501,6 +527,18 @@ class CatalogProducer:
                 yield from self._listing(paths.catalog_filter_dir(facet, value), chosen, state=state,
                                          title=_filter_title(facet, value), facet=(facet, value))
 
+    def _servers(self, summaries: Sequence[ServerSummary]) -> dict[str, Any]:
+        return {"servers": [self._list_entry(summary) for summary in summaries]}
+
+    def _list_entry(self, summary: ServerSummary) -> dict[str, Any]:
+        # A server is on the home list, its namespace's and a few filters': its card is made
+        # once (the pages' Jinja time was mostly remaking it), its link on each page.
+        card = self._cards.get(summary.name)
+        if card is None or card[0] != summary:
+            card = self._cards[summary.name] = (summary, _card(summary))
+        return {"directory": paths.catalog_server_dir(summary.name),
+                "heading": clip(summary.title, 200) or summary.name, "card": card[1]}
+
     def _pager(self, directory: str, page: int, pages: int) -> dict[str, Any]:
         return {"page": page, "pages": pages,
                 "prev": paths.catalog_list_dir(directory, page - 1) if page > 1 else None,
@@ -516,7 +554,8 @@ class CatalogProducer:
             # crawl that found nothing new leaves the page (and its source) as it was
             shown = {key: value for key, value in state.items() if key != "snapshot"}
             shown_state = orjson.dumps(shown, option=orjson.OPT_SORT_KEYS).decode() if home and page == 1 else ""
-            yield self._page(here, "list.html", Kind.POINTER, servers=[_list_view(s) for s in chunk],
+            yield self._page(here, "list.html", Kind.POINTER,
+                             later=partial(self._servers, chunk),
                              total=len(summaries), pager=self._pager(directory, page, pages), title=title,
                              home=home and page == 1, state=state, facet=facet, filters=FILTERS,
                              filter_title=_filter_title,
@@ -540,10 +579,12 @@ def _filter_title(facet: str, value: str) -> str:
     return value
 
 
-def _list_view(summary: ServerSummary) -> dict[str, Any]:
-    return {"name": summary.name, "title": clip(summary.title, 200), "description": clip(summary.description, 300),
+def _card(summary: ServerSummary) -> Markup:
+    """A server's entry in a list but its link: the same on every list page it is on."""
+    view = {"name": summary.name, "title": clip(summary.title, 200), "description": clip(summary.description, 300),
             "version": clip(summary.version, 255), "status": summary.status, "packages": summary.package_types,
             "stdio": summary.stdio, "remote": summary.remote, "updated": _date(summary.updated_at)}
+    return Markup(render_template("catalog/_card.html", s=view))  # an autoescaped template's output
 
 
 def _xml(value: str) -> str:
