@@ -308,16 +308,22 @@ def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadl
 @click.option("--dry-run", is_flag=True, help="List what would be uploaded and deleted; change nothing.")
 @click.option("--grace-hours", default=24.0, show_default=True, type=click.FloatRange(min=0),
               help="Hours a superseded object stays before a later publish deletes it.")
+@click.option("--cloudfront-distribution", metavar="ID", envvar="MCP_MIRROR_CLOUDFRONT_DISTRIBUTION",
+              help="Publish whole generations under PREFIX/gNNNNNN/ and switch this CloudFront distribution's "
+                   "origin path to each in one update: atomic (env MCP_MIRROR_CLOUDFRONT_DISTRIBUTION).")
 @click.option("--verbose", "-v", is_flag=True, help="One line per upload or deletion, on stdout.")
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to publish (default: the latest).")
 def publish_command(url: str, db: Path, base_url: str, profile: str, policy: Path | None, local: Path | None,
-                    endpoint_url: str | None, dry_run: bool, grace_hours: float, verbose: bool,
-                    snapshot_id: int | None) -> None:
+                    endpoint_url: str | None, dry_run: bool, grace_hours: float, cloudfront_distribution: str | None,
+                    verbose: bool, snapshot_id: int | None) -> None:
     """Render a snapshot straight into an S3 bucket, uploading only what changed.
 
     New keys first, changed keys next, the manifest, then the state document last, so a
     half-done publish leaves clients on the old state; superseded keys are deleted only
-    after --grace-hours. Credentials come from the usual AWS configuration.
+    after --grace-hours. With --cloudfront-distribution each publish is a whole new
+    generation (unchanged keys copied inside the bucket) that one origin-path update makes
+    current, so a killed publish leaves the previous tree served whole. Credentials come
+    from the usual AWS configuration.
 
     Example: mcp-mirror publish s3://mcp-mirror/site --base-url https://mcp.example.org --policy policy.toml
     """
@@ -329,11 +335,13 @@ def publish_command(url: str, db: Path, base_url: str, profile: str, policy: Pat
         result = pipeline.publish_bucket(
             make_settings(db=db, base_url=base_url, profile=profile, policy=policy, local=local), url,
             endpoint_url=endpoint_url, dry_run=dry_run, grace_hours=grace_hours, snapshot_id=snapshot_id,
-            log=log if verbose or dry_run else None, progress=progress)
+            cloudfront_distribution=cloudfront_distribution, log=log if verbose or dry_run else None,
+            progress=progress)
     warn(result.render.warnings)
     a = result.actions
     verb = "would upload" if dry_run else "uploaded"
-    click.echo(f"snapshot {result.render.snapshot.id} -> {url}: {verb} {len(a.puts)}, "
+    copied = f", {len(a.copies)} copied into {a.generation}" if a.generation else ""
+    click.echo(f"snapshot {result.render.snapshot.id} -> {url}: {verb} {len(a.puts)}{copied}, "
                f"{result.render.written.unchanged} unchanged, {len(a.deletes)} deleted, "
                f"{len(a.deferred)} superseded (deleted after {grace_hours:g} h)")
     if result.render.curation is not None:

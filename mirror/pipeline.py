@@ -580,21 +580,26 @@ class BucketResult:
 
 def publish_bucket(settings: Settings, url: str, *, endpoint_url: str | None = None, dry_run: bool = False,
                    grace_hours: float = 24.0, snapshot_id: int | None = None, client: Any = None,
+                   cloudfront_distribution: str | None = None, cloudfront_client: Any = None,
                    log: Progress | None = None, progress: Progress | None = None) -> BucketResult:
     """Render a snapshot straight into a bucket (s3://bucket/prefix), uploading only what
-    the bucket's manifest says changed; see mirror.s3 for the order that keeps it safe."""
+    the bucket's manifest says changed; see mirror.s3 for the order that keeps it safe, and
+    for the whole generations a CloudFront distribution in front makes atomic."""
     from datetime import timedelta
 
     from mirror import s3
 
-    s3.parse_url(url)
     check_output(settings)
     curator = Curator.from_settings(settings)
     profile = hosts.get_profile(settings.profile)
     index = profile.index_name
+    bucket, _ = s3.parse_url(url)
+    switch = s3.OriginSwitch(cloudfront_distribution, client=cloudfront_client or s3.make_cloudfront_client(),
+                             bucket=bucket) if cloudfront_distribution else None
     target = s3.S3Target(url, client=client or s3.make_client(endpoint_url=endpoint_url),
                          manifest_path=paths.manifest_file(index), state_path=paths.state_file(index),
-                         grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log, progress=progress)
+                         grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log, progress=progress,
+                         switch=switch)
     with open_store(settings.db, create=False, reading=True) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         site, rows = _curated_site(store, snapshot, curator, settings=settings, profile=profile)

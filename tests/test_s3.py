@@ -195,13 +195,162 @@ def test_a_publish_killed_midway_leaves_the_previous_tree_served_and_the_next_co
         assert any(digest != old.records[path].sha256 for path, digest in served.items())
 
 
+# -- whole generations behind a CloudFront distribution (moto's CloudFront API) ----------
+
+
+@pytest.fixture
+def distribution(endpoint, monkeypatch):
+    """A distribution whose one origin is the bucket at /mcp; the publisher finds CloudFront's
+    API where AWS_ENDPOINT_URL_CLOUDFRONT says (moto serves it beside S3)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFRONT", endpoint)
+    cloudfront = boto3.client("cloudfront", endpoint_url=endpoint)
+    created = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": "mcp-mirror-tests", "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "bucket", "DomainName": f"{BUCKET}.s3.amazonaws.com",
+                                              "OriginPath": f"/{PREFIX}",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "bucket", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0,
+                                 "ForwardedValues": {"QueryString": True, "Cookies": {"Forward": "none"}}}})
+    return created["Distribution"]["Id"]
+
+
+def origin_path(endpoint, distribution_id):
+    config = boto3.client("cloudfront", endpoint_url=endpoint).get_distribution_config(Id=distribution_id)
+    return config["DistributionConfig"]["Origins"]["Items"][0]["OriginPath"]
+
+
+def served(endpoint, distribution_id, path):
+    """A key as the distribution's edges fetch it now: under the origin path."""
+    return HTTP.get(f"{endpoint}/{BUCKET}{origin_path(endpoint, distribution_id)}/{path}")
+
+
+def served_digests(endpoint, distribution_id, manifest):
+    """sha256 of every file of `manifest` as the edges would fetch it now."""
+    root = f"{endpoint}/{BUCKET}{origin_path(endpoint, distribution_id)}"
+    return {path: hashlib.sha256(HTTP.get(f"{root}/{path}").content).hexdigest() for path in manifest.records}
+
+
+def keys_under(endpoint, prefix):
+    pages = boto3.client("s3", endpoint_url=endpoint).get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=prefix)
+    return {item["Key"] for page in pages for item in page.get("Contents") or ()}
+
+
+def publish_generation(settings, endpoint, distribution_id, client=None, **options):
+    return publish(settings, endpoint, client, cloudfront_distribution=distribution_id, **options)
+
+
+@pytest.fixture
+def edge(endpoint, distribution):
+    """A CloudFront-like edge that fetches from the bucket under the distribution's origin path now."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Edge", (_Edge,), {
+        "origin": f"{endpoint}/{BUCKET}", "origin_path": staticmethod(lambda: origin_path(endpoint, distribution))}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_behind_cloudfront_each_publish_is_a_whole_generation_switched_in_one_update(crawled, endpoint, distribution,
+                                                                                     edge, tmp_path):
+    client = boto3.client("s3", endpoint_url=endpoint)
+    crawled = crawled.model_copy(update={"base_url": edge})
+    first = publish_generation(crawled, endpoint, distribution, client)
+    assert first.actions.generation == "g000001" and origin_path(endpoint, distribution) == f"/{PREFIX}/g000001"
+    old = Manifest.from_bytes(served(endpoint, distribution, MANIFEST).content)
+    assert first.actions.copies == [] and len(first.actions.puts) == len(old.records) + 2
+
+    puts = Puts(client)
+    later = crawled.model_copy(update={"local": local_dir(tmp_path)})
+    second = publish_generation(later, endpoint, distribution, client)
+    assert origin_path(endpoint, distribution) == f"/{PREFIX}/g000002"
+    new = Manifest.from_bytes(served(endpoint, distribution, MANIFEST).content)
+    changed = {path for path, record in new.records.items()
+               if path not in old.records or old.records[path].sha256 != record.sha256}
+    # only what changed is sent; the rest is copied inside the bucket, keeping its headers
+    assert set(puts.keys) == {f"g000002/{path}" for path in changed | {MANIFEST, STATE}} | {PENDING_KEY}
+    assert set(second.actions.copies) == set(new.records) - changed
+    for record in list(new.records.values())[:: max(len(new.records) // 40, 1)]:
+        head = client.head_object(Bucket=BUCKET, Key=f"{PREFIX}/g000002/{record.path}")
+        assert (head["ContentType"], head["CacheControl"]) == (record.media_type, CACHE_CONTROL[Cache(record.cache)])
+        assert hashlib.sha256(served(endpoint, distribution, record.path).content).hexdigest() == record.sha256
+    # the generation before stays whole for clients part-way through paging, until the grace period ends
+    assert second.actions.deferred == ["g000001/"] and keys_under(endpoint, f"{PREFIX}/g000001/")
+    third = publish_generation(later, endpoint, distribution, client, grace_hours=0)  # no change: no new generation
+    assert third.actions.generation is None and third.actions.deletes == ["g000001/"]
+    assert keys_under(endpoint, f"{PREFIX}/g000001/") == set()
+    assert origin_path(endpoint, distribution) == f"/{PREFIX}/g000002"
+    # and VS Code's and Copilot's requests pass through the edge
+    report = verify_url(edge)
+    assert report.ok, report.problems
+    latest = httpx.get(f"{edge}/v0.1/servers/com.acme.internal%2Ftools/versions/latest").json()
+    assert latest["server"]["version"] == "1.1.0"
+
+
+@pytest.mark.parametrize(("moment", "nth"), [(b"copy ", 40), (f"put g000002/{MANIFEST} ".encode(), 1)],
+                         ids=["while copying", "with all but the manifest and state up"])
+def test_a_generation_publish_killed_at_any_moment_leaves_the_previous_tree_served_whole(crawled, endpoint,
+                                                                                        distribution, tmp_path, moment,
+                                                                                        nth):
+    """Killed while unchanged keys are copied, or with everything but the manifest and state up."""
+    publish_generation(crawled, endpoint, distribution)
+    old = Manifest.from_bytes(served(endpoint, distribution, MANIFEST).content)
+    old_state = served(endpoint, distribution, STATE).content
+    command = [sys.executable, "-m", "mirror", "publish", URL, "--db", str(crawled.db), "--endpoint-url", endpoint,
+               "--local", str(local_dir(tmp_path)), "--base-url", crawled.base_url, "--verbose",
+               "--cloudfront-distribution", distribution]
+    env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    seen = 0
+    for line in process.stdout:
+        seen += line.startswith(moment)
+        if seen == nth:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    if b"put" in moment:
+        assert keys_under(endpoint, f"{PREFIX}/g000002/")  # every changed file was up
+
+    # the edges still serve the previous generation, every file byte for byte
+    assert origin_path(endpoint, distribution) == f"/{PREFIX}/g000001"
+    assert served(endpoint, distribution, STATE).content == old_state
+    assert served_digests(endpoint, distribution, old) == {path: r.sha256 for path, r in old.records.items()}
+
+    # the next publish completes in a fresh generation; the half-made one is deleted after the grace period
+    again = publish_generation(crawled.model_copy(update={"local": local_dir(tmp_path)}), endpoint, distribution)
+    assert again.actions.generation == "g000003" and origin_path(endpoint, distribution) == f"/{PREFIX}/g000003"
+    assert set(again.actions.deferred) == {"g000001/", "g000002/"}
+    new = Manifest.from_bytes(served(endpoint, distribution, MANIFEST).content)
+    assert orjson.loads(served(endpoint, distribution, STATE).content)["manifest"]["sha256"] == new.sha256
+    assert served_digests(endpoint, distribution, new) == {path: r.sha256 for path, r in new.records.items()}
+
+
+def test_a_distribution_that_serves_another_prefix_is_refused(crawled, endpoint, distribution):
+    cloudfront = boto3.client("cloudfront", endpoint_url=endpoint)
+    config = cloudfront.get_distribution_config(Id=distribution)
+    config["DistributionConfig"]["Origins"]["Items"][0]["OriginPath"] = "/elsewhere"
+    cloudfront.update_distribution(Id=distribution, IfMatch=config["ETag"],
+                                   DistributionConfig=config["DistributionConfig"])
+    result = CliRunner().invoke(cli, ["publish", URL, "--db", str(crawled.db), "--endpoint-url", endpoint,
+                                      "--cloudfront-distribution", distribution])
+    assert result.exit_code != 0
+    assert "serves /elsewhere/, which is not s3://org-mirror/mcp/" in result.output
+    assert keys_under(endpoint, "") == set()
+
+
 class _Edge(BaseHTTPRequestHandler):
     """What CloudFront does in front of the bucket: the generated function's routing
-    (`mirror.routes`, which test_cloudfront proves it equals) and the response-headers policy."""
+    (`mirror.routes`, which test_cloudfront proves it equals) and the response-headers policy.
+    `origin` is where it fetches from; `origin_path`, when set, says the distribution's now."""
 
     origin = ""
+    origin_path = None
 
     def do_GET(self):  # noqa: N802
+        if self.origin_path is not None:
+            self.origin = f"{self.origin}{self.origin_path()}"
         parts = urlsplit(self.path)
         answer = routes.resolve(unquote(parts.path), dict(parse_qsl(parts.query)))
 
@@ -241,3 +390,4 @@ def test_vscode_and_copilot_requests_pass_against_the_tree_served_from_the_bucke
     finally:
         edge.shutdown()
         edge.server_close()
+
