@@ -11,6 +11,7 @@ from factories import item
 from trees import comparable_tree
 
 from mirror import paths, pipeline
+from mirror.errors import MirrorError
 from mirror.fake_upstream import FakeUpstream
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -153,7 +154,7 @@ def test_a_feed_that_names_anything_but_its_own_pages_is_refused_in_one_line(tmp
     thread.start()
     try:
         follower = Settings(upstream=f"http://127.0.0.1:{server.server_address[1]}", db=tmp_path / "f.duckdb")
-        with pytest.raises(pipeline.MirrorError, match=r"change feed is malformed \(a page is not a feed page path\)"):
+        with pytest.raises(MirrorError, match=r"change feed is malformed \(a page is not a feed page path\)"):
             pipeline.crawl(follower)
     finally:
         server.shutdown()
@@ -167,5 +168,5 @@ def test_a_static_tree_without_a_feed_is_refused_rather_than_mirrored_wrong(chai
     import shutil
 
     shutil.rmtree(first.out.resolve() / paths.feed_dir())  # as an older mcp-mirror rendered it
-    with pytest.raises(pipeline.MirrorError, match="without query routing and without a change feed"):
+    with pytest.raises(MirrorError, match="without query routing and without a change feed"):
         pipeline.crawl(second)
