@@ -351,6 +351,9 @@ class _GenerationStage:
             return False
         target = self.target
         target.actions.copies.append(record.path)
+        copied = len(target.actions.copies)
+        if target.progress and copied % 1000 == 0:
+            target.progress(f"{'planned' if target.dry_run else 'copied'} {copied} unchanged objects")
         if target.log:
             target.log(f"{'would copy' if target.dry_run else 'copy'} {record.path} into {self.name}")
         self.copying.append(self.pool.submit(target.copy, record.path, into=self.root))
