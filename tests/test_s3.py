@@ -147,6 +147,24 @@ def test_dry_run_lists_what_it_would_do_and_changes_nothing(crawled, endpoint):
     assert boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
+def kill_publish(settings, endpoint, tmp_path, *options, at, nth):
+    """`mcp-mirror publish` (with the local servers, so there is something to change) in its own
+    process, SIGKILLed on the `nth` line of its --verbose output that starts with `at`."""
+    command = [sys.executable, "-m", "mirror", "publish", URL, "--db", str(settings.db), "--endpoint-url", endpoint,
+               "--local", str(local_dir(tmp_path)), "--base-url", settings.base_url, "--verbose", *options]
+    env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    seen = 0
+    for line in process.stdout:
+        seen += line.startswith(at)
+        if seen == nth:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+
+
 @pytest.mark.parametrize("phase", ["new keys", "overwrites"])
 def test_a_publish_killed_midway_leaves_the_previous_tree_served_and_the_next_completes(crawled, endpoint, tmp_path,
                                                                                       phase):
@@ -159,19 +177,7 @@ def test_a_publish_killed_midway_leaves_the_previous_tree_served_and_the_next_co
     assert plan[-2:] == [MANIFEST, STATE] and 4 < added < len(plan) - 4
     assert all(path not in old.records for path in plan[:added])  # new keys first, then overwrites
     kill_after = added - 2 if phase == "new keys" else added + 3
-    command = [sys.executable, "-m", "mirror", "publish", URL, "--db", str(crawled.db), "--endpoint-url", endpoint,
-               "--local", str(local_dir(tmp_path)), "--base-url", crawled.base_url, "--verbose"]
-    env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
-    puts = 0
-    for line in process.stdout:
-        puts += line.startswith(b"put ")
-        if puts == kill_after:
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    process.stdout.close()
-    assert process.returncode == -signal.SIGKILL
+    kill_publish(crawled, endpoint, tmp_path, at=b"put ", nth=kill_after)
 
     # Clients start at the state document: still the old one, naming the old manifest ...
     assert fetch(endpoint, STATE).content == old_state
@@ -296,20 +302,7 @@ def test_a_generation_publish_killed_at_any_moment_leaves_the_previous_tree_serv
     publish_generation(crawled, endpoint, distribution)
     old = Manifest.from_bytes(served(endpoint, distribution, MANIFEST).content)
     old_state = served(endpoint, distribution, STATE).content
-    command = [sys.executable, "-m", "mirror", "publish", URL, "--db", str(crawled.db), "--endpoint-url", endpoint,
-               "--local", str(local_dir(tmp_path)), "--base-url", crawled.base_url, "--verbose",
-               "--cloudfront-distribution", distribution]
-    env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
-    seen = 0
-    for line in process.stdout:
-        seen += line.startswith(moment)
-        if seen == nth:
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    process.stdout.close()
-    assert process.returncode == -signal.SIGKILL
+    kill_publish(crawled, endpoint, tmp_path, "--cloudfront-distribution", distribution, at=moment, nth=nth)
     if b"put" in moment:
         assert keys_under(endpoint, f"{PREFIX}/g000002/")  # every changed file was up
 
