@@ -35,8 +35,8 @@ from mirror import paths
 from mirror.models import Rejected, Row, json_depth, parse_time, row_from_item
 
 MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more than 254
-# Every admitted document is copied into about 16 files (version, latest and list views,
-# 3 page sizes x 4 page chains), so a 1 MB description would cost ~16 MB of site: rejected.
+# Every admitted document is copied into several files (version, latest and list views, and
+# on S3 4 page sizes x 4 page chains), so a 1 MB description would cost ~20 MB of site: rejected.
 MAX_DOC_BYTES = 256 * 1024
 MAX_VERSIONS_PER_SERVER = 10_000  # upstream's maxServerVersionsPerServer
 MAX_REASON_CHARS = 500

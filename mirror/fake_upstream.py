@@ -94,19 +94,13 @@ def _path_unescape(segment: str) -> str:
     return unquote(segment)
 
 
-def ilike(term: str) -> re.Pattern[str]:
-    """PostgreSQL `ILIKE '%' || term || '%'`: upstream does not escape the term, so
-    `%` and `_` in it act as wildcards and a backslash escapes the next character; case
-    folds ASCII only, as under the C locale."""
-    parts, chars = [], iter(term)
-    for char in chars:
-        if char == "\\":
-            parts.append(re.escape(next(chars, "\\")))
-        else:
-            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
-    # `%%` means `%`; collapsed, a term of many `%` cannot make the regex backtrack for ever
-    pattern = re.sub(r"(?:\.\*)+", ".*", "".join(parts))
-    return re.compile(pattern, re.IGNORECASE | re.ASCII | re.DOTALL)
+def search_matches(term: str) -> Callable[[str], bool]:
+    """Upstream's search since registry #1227 (April 2026): `ILIKE '%' || term || '%'` with
+    `\\`, `%` and `_` escaped, so a case-insensitive substring of the name taken literally;
+    case folds ASCII only, as under the C locale."""
+    fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    needle = term.translate(fold)
+    return lambda name: needle in name.translate(fold)
 
 
 def _fields(entry: object) -> tuple[str, str, dict]:
@@ -144,7 +138,7 @@ class _Query:
         raw = self.get(name)
         if raw is None:
             return default
-        if not re.fullmatch(r"[+-]?[0-9]+", raw):
+        if not re.fullmatch(r"[+-]?[0-9]+", raw) or not -(2**63) <= int(raw) < 2**63:  # Go's ParseInt
             self.errors.append({"message": "invalid integer", "location": f"query.{name}", "value": raw})
             return default
         value = int(raw)
@@ -366,7 +360,7 @@ class FakeRegistry:
             if include_deleted is False:
                 raise _Problem(400, _DELETED_REQUIRED)
             include_deleted = True
-        search = ilike(term) if (term := query.get("search")) else None
+        search = search_matches(term) if (term := query.get("search")) else None
         version = query.get("version")
         cursor = query.get("cursor")
         after = tuple(cursor.split(":", 1)) if cursor and ":" in cursor else None
@@ -376,7 +370,7 @@ class FakeRegistry:
             name, ver, official = _fields(entry)
             if not include_deleted and official.get("status") == "deleted":
                 continue
-            if search and not search.search(name):
+            if search and not search(name):
                 continue
             if version == "latest" and official.get("isLatest") is not True:
                 continue

@@ -58,8 +58,9 @@ class Profile:
     headers: bool  # CORS, Content-Type, nosniff, Cache-Control
     problem_404: bool  # unknown server: 404 with a problem+json body
     fallback_lookup: bool = False  # can try a second file when the first is missing (try_files)
-    # How the host answers the list queries no page holds (mirror.query): "njs", "sidecar"
-    # (proxied to `mcp-mirror serve`), or None: search and exact versions are a 400 problem.
+    # How the host computes GET /v0.1/servers from the rows index (mirror.query): "njs",
+    # "sidecar" (proxied to `mcp-mirror serve`), "function" (the host's functions), or None:
+    # pre-rendered page chains, where search and exact versions are a 400 problem.
     computes: str | None = None
     index_name: str = paths.DEFAULT_VIEW
     config_template: str | None = None  # server-side configuration; None: everything is in the tree
@@ -89,6 +90,12 @@ class Profile:
         return iter(())
 
     @property
+    def paged(self) -> bool:
+        """Whether GET /v0.1/servers is answered from pre-rendered page chains: a host that
+        routes a query to a file but cannot compute a list."""
+        return self.query_routing and self.computes is None
+
+    @property
     def needs_ledger(self) -> bool:
         return type(self).closing_entries is not Profile.closing_entries
 
@@ -116,13 +123,17 @@ class NginxProfile(Profile):
         yield _host_file(paths.QUERY_ENGINE_FILE, query_engine(self, base_url=base_url))
 
 
-def query_engine(profile: Profile, *, base_url: str) -> bytes:
-    """templates/hosts/mcp-query.js: mirror.query and routes' list rules for JavaScript hosts."""
-    return _text("hosts/mcp-query.js", **_context(profile, prefix=paths.base_path(base_url), root=None))
+def query_engine(profile: Profile, *, base_url: str, host: str = "njs") -> bytes:
+    """templates/hosts/mcp-query.js: mirror.query and routes' list rules for JavaScript hosts,
+    as an njs module, a Netlify Function or a Cloudflare Pages worker (`host`)."""
+    prefix = paths.base_path(base_url)
+    return _text("hosts/mcp-query.js", **_context(profile, prefix=prefix, root=None), host=host,
+                 function_paths=[f"{prefix}/{api}/servers" for api in (paths.API, paths.API_ALIAS)])
 
 
 class _RedirectsHost(Profile):
-    """Netlify and Cloudflare Pages: routing and headers as `_redirects` and `_headers`."""
+    """Netlify and Cloudflare Pages: path routing and headers as `_redirects` and `_headers`,
+    and the list endpoint in a function built from the query engine nginx runs."""
 
     redirects_template = "hosts/netlify_redirects"
 
@@ -132,8 +143,13 @@ class _RedirectsHost(Profile):
         yield _host_file("_headers", _text("hosts/headers", **context))
 
 
+NETLIFY_FUNCTIONS = f"{paths.HOST_DIR}/netlify-functions"  # `netlify deploy --functions` takes this directory
+
+
 class NetlifyProfile(_RedirectsHost):
-    pass
+    def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
+        yield from super().tree_entries(base_url=base_url)
+        yield _host_file(f"{NETLIFY_FUNCTIONS}/mcp-query.mjs", query_engine(self, base_url=base_url, host="netlify"))
 
 
 class CloudflarePagesProfile(_RedirectsHost):
@@ -143,6 +159,11 @@ class CloudflarePagesProfile(_RedirectsHost):
         yield from super().tree_entries(base_url=base_url)
         # Pages serves the nearest 404.html for a missing path: under /v0.1 that is a problem body.
         yield _host_file(paths.api_dir("404.html"), orjson.dumps(paths.problem_body("server-not-found")))
+        # Advanced mode: _worker.js answers what _routes.json includes, the static assets the rest.
+        prefix = paths.base_path(base_url)
+        yield _host_file("_worker.js", query_engine(self, base_url=base_url, host="cloudflare"))
+        yield _host_file("_routes.json", orjson.dumps({"version": 1, "include": [
+            f"{prefix}/{api}/servers" for api in (paths.API, paths.API_ALIAS)], "exclude": []}))
 
 
 class S3Profile(Profile):
@@ -181,12 +202,16 @@ PROFILES: dict[str, Profile] = {
                      fallback_lookup=True, computes="njs", config_template="hosts/nginx.conf"),
         Profile(name="caddy", description="Caddy 2 (generated site block)", **_FULL,
                 fallback_lookup=True, computes="sidecar", config_template="hosts/Caddyfile"),
-        NetlifyProfile(name="netlify", description="Netlify (_redirects and _headers in the tree)", **_FULL,
-                       degradations=("include_deleted is recognised only as include_deleted=true",)),
+        NetlifyProfile(name="netlify", description="Netlify (_redirects, _headers and a Netlify Function in the tree)",
+                       **_FULL, computes="function", degradations=(
+                           "include_deleted is recognised on API paths only as include_deleted=true",)),
         CloudflarePagesProfile(
-            name="cloudflare-pages", description="Cloudflare Pages (_redirects and _headers in the tree)",
-            query_routing=False, path_rewrites=True, headers=True, problem_404=True,
-            degradations=(*_NO_QUERY, "unknown servers answer 404 with a problem body typed application/json")),
+            name="cloudflare-pages",
+            description="Cloudflare Pages (_redirects, _headers and a _worker.js in the tree)",
+            **_FULL, computes="function",
+            degradations=("include_deleted is ignored on API paths other than /v0.1/servers (Pages' _redirects "
+                          "cannot match a query string): deleted versions answer 404 there",
+                          "unknown servers answer 404 with a problem body typed application/json")),
         S3Profile(
             name="s3", description="S3 or R2 behind CloudFront (object manifest in the tree, CloudFront Function)",
             **_FULL, config_template="hosts/cloudfront.js", degradations=(
@@ -296,17 +321,13 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "sidecar": None,
         "engine_file": paths.QUERY_ENGINE_FILE,
         "engine": {
-            "prefix": prefix, "api": paths.API, "pages": paths.PAGES, "rowsFormat": query.FORMAT,
+            "prefix": prefix, "api": paths.API, "rowsFormat": query.FORMAT,
             "rowsIndexFile": paths.rows_index_file(profile.index_name), "defaultSize": paths.DEFAULT_PAGE_SIZE,
-            "limitRe": routes.LIMIT_RE.pattern, "cursorRe": paths.CURSOR_RE.pattern,
-            "rfc3339Re": routes.RFC3339_RE.pattern, "trueValues": sorted(routes.TRUE),
-            "falseValues": sorted(routes.FALSE), "pageSizeByLimit": {
-                str(n): routes.page_size(n) for n in range(1, 101)},
-            "chains": {f"{'latest' if latest else ''}:{'deleted' if deleted else ''}": name
-                       for name, (latest, deleted) in paths.CHAINS.items()},
+            "trueValues": sorted(routes.TRUE), "falseValues": sorted(routes.FALSE),
             "problems": {slug: {"status": status, "body": orjson.dumps(paths.problem_body(slug)).decode()}
                          for slug, (status, _, _) in paths.PROBLEMS.items()},
             "problemType": PROBLEM_JSON, "jsonType": JSON, "headers": RESPONSE_HEADERS,
+            "preflightMaxAge": PREFLIGHT_MAX_AGE,
         },
     }
 

@@ -19,7 +19,10 @@ DELETED_VIEW = "include-deleted.json"
 PAGES = "_pages"  # namespaces cannot contain "_", so this never clashes with a server
 EXTENSION = ("x", "mcp-mirror")  # upstream's convention for non-core endpoints: /v0.1/x/<ns>/...
 
-PAGE_SIZES = (10, 30, 100)
+# Pre-rendered page sizes, for hosts that route a query to a page but cannot compute one (S3
+# behind a CloudFront Function): `limit` picks the largest not above it, so a page never holds
+# more rows than asked for.
+PAGE_SIZES = (1, 10, 30, 100)
 DEFAULT_PAGE_SIZE = 30
 # (chain, only isLatest rows, deleted rows included); chains are what the list endpoint's
 # query parameters select, so each is a pre-rendered page sequence.
@@ -46,6 +49,9 @@ PROBLEMS = {
     "version-filter-unsupported": (400, "Bad Request",
                                    "This static mirror answers only version=latest on /v0.1/servers; "
                                    "use /v0.1/servers/{serverName}/versions/{version}"),
+    "list-needs-sidecar": (503, "Service Unavailable",
+                           "This host answers /v0.1/servers through `mcp-mirror serve`, which it was not "
+                           "configured to reach (host-config --sidecar)"),
 }
 # Stricter than the schema's pattern, like upstream's validator: no leading or trailing
 # dots or dashes, so no `.`/`..` segments and no hidden files.
@@ -135,8 +141,8 @@ def view_file(directory: str, *, deleted: bool = False, index: str = DEFAULT_VIE
     return f"{directory}/{DELETED_VIEW if deleted else index}"
 
 
-def servers_dir() -> str:
-    return f"{API}/servers"
+def servers_dir(*, api: str = API) -> str:
+    return f"{api}/servers"
 
 
 def server_dir(name: str) -> str:

@@ -1,13 +1,14 @@
-"""The list queries no file can answer, answered from the rows index in the tree.
+"""Every list query, answered from the rows index in the tree, as upstream answers it.
 
-`search`, `updated_since`, exact `version=` and upstream-style keyset cursors select rows
-by what a request says, so no finite set of pre-rendered pages holds every answer. Hosts
-that can run code (`serve`, nginx through it, edge functions) answer them from one compact
-document, the rows index, and then splice in each row's own version document. Semantics
-are upstream's (shared/reference/upstream.md §2.1 and §3): rows in (name, version) text
-order; `search` is `ILIKE '%term%'` on the name, where `%` and `_` are wildcards and a
-backslash escapes; `updated_since` keeps rows updated strictly after it and implies deleted
-rows; `nextCursor` is the last row's `name:version` whenever a page is full.
+A host that can run code (`serve`, nginx through njs, Caddy through `serve`, the Netlify and
+Cloudflare Pages functions) answers GET /v0.1/servers from one compact document, the rows
+index, and then splices in each row's own version document, so no page chains are needed
+and the answer is upstream's for every query: exactly `limit` rows (a page is short only at
+the end), rows in (name, version) code-point order (PostgreSQL's C collation), upstream's
+keyset cursors `name:version` (a cursor without a colon is a bare name), `nextCursor`
+whenever a page is full. `search` is a case-insensitive substring of the name, taken
+literally; `updated_since` keeps rows updated strictly after it and implies deleted rows.
+See shared/reference/upstream.md §2.1 and §3.
 
 Pure: no I/O. `serve` reads the files.
 """
@@ -26,7 +27,7 @@ from mirror import paths
 
 FORMAT = "mcp-mirror-rows/1"
 LATEST, DELETED = 1, 2  # flag bits of a row in the index
-MAX_NAME_CHARS = 200  # a search needing more literal characters than this matches nothing
+MAX_NAME_CHARS = 200  # upstream's longest name: a longer search matches nothing
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # re.ASCII: Go reads ASCII digits only, where Python's \d would take any script's
 _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.ASCII)
@@ -89,44 +90,14 @@ def parse_rfc3339(text: str) -> int | None:
     return (when - _EPOCH) // timedelta(microseconds=1)
 
 
-def like_matcher(term: str) -> Callable[[str], bool]:
-    """`ILIKE '%' || term || '%'` as a function of the name, without regular expressions:
-    each `%`-separated segment is found leftmost after the previous one, which is exact for
-    a pattern open at both ends and linear in the name, however many wildcards a hostile
-    term holds. Case folds ASCII only, as PostgreSQL does under the C locale."""
-    segments: list[list[str | None]] = [[]]  # None stands for `_`, any one character
-    chars = iter(term.translate(_ASCII_LOWER))
-    for char in chars:
-        if char == "%":
-            segments.append([])
-        elif char == "_":
-            segments[-1].append(None)
-        else:
-            segments[-1].append(next(chars, "\\") if char == "\\" else char)
-    segments = [segment for segment in segments if segment]
-    if sum(map(len, segments)) > MAX_NAME_CHARS:
+def search_matcher(term: str) -> Callable[[str], bool]:
+    """Upstream's `search` as a function of the name: `ILIKE '%' || term || '%'` with `\\`, `%`
+    and `_` in the term escaped (registry #1227, April 2026), so a case-insensitive
+    substring, taken literally. Case folds ASCII only, as PostgreSQL does under the C locale."""
+    needle = term.translate(_ASCII_LOWER)
+    if len(needle) > MAX_NAME_CHARS:  # no name is that long
         return lambda name: False
-    plain = [None not in segment and "".join(segment) for segment in segments]
-
-    def find(text: str, index: int, start: int) -> int:
-        if plain[index]:
-            return text.find(plain[index], start)
-        segment = segments[index]
-        for at in range(start, len(text) - len(segment) + 1):
-            if all(want is None or text[at + offset] == want for offset, want in enumerate(segment)):
-                return at
-        return -1
-
-    def matches(name: str) -> bool:
-        text, at = name.translate(_ASCII_LOWER), 0
-        for index, segment in enumerate(segments):
-            found = find(text, index, at)
-            if found < 0:
-                return False
-            at = found + len(segment)
-        return True
-
-    return matches
+    return lambda name: needle in name.translate(_ASCII_LOWER)
 
 
 def list_document(items: Iterable[bytes], *, next_cursor: str | None = None) -> bytes:
@@ -199,7 +170,7 @@ class RowIndex:
 
     def select(self, query: ListQuery) -> Selection:
         start = self._start(query.cursor)
-        matcher = like_matcher(query.search) if query.search else None
+        matcher = search_matcher(query.search) if query.search else None
         chosen: list[IndexRow] = []
         for position in self._candidates(query, start, matcher):
             row = self.rows[position]

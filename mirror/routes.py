@@ -1,8 +1,10 @@
-"""How a request URL maps to a file of the rendered tree. Pure: no I/O.
+"""How a request URL maps to a file of the rendered tree, or to a computed list. Pure: no I/O.
 
 These are the rules `serve` applies and that generated web-server configs express, so
-the tree answers the same wherever it is hosted. Query parameters select a pre-rendered
-page chain; every other API path P answers `P/index.json`.
+the tree answers the same wherever it is hosted. On a host that computes, GET /v0.1/servers
+is a `ListQuery` for the rows index (`mirror.query`), checked as upstream checks it; on one
+that cannot, query parameters select a pre-rendered page chain. Every other API path P
+answers `P/index.json`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import orjson
 
 from mirror import paths
 from mirror.paths import CHAINS, DEFAULT_PAGE_SIZE, PAGE_SIZES, problem_file
@@ -27,13 +31,15 @@ RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d
 class Answer:
     """What a host answers: the first of `files` that exists, else `fallback` with
     `fallback_status`. Files are tree paths (relative POSIX strings). An answer with
-    `computed` is a list only a host that computes can make, from the rows index."""
+    `computed` is a list only a host that computes can make, from the rows index; one with
+    `problem` is that problem+json body, made for this request."""
 
     status: int
     files: tuple[str, ...]
     fallback: str | None = None
     fallback_status: int = 404
     computed: ListQuery | None = None
+    problem: bytes | None = None
 
 
 def _problem(slug: str, status: int) -> Answer:
@@ -46,7 +52,7 @@ def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_V
     value of each parameter, decoded. Empty values count as absent, as upstream binds them.
     `index` is the file a directory answers with in this tree, and a tree made for a host
     that cannot route queries is answered as that host would: queries ignored. A host that
-    `computes` answers the list queries no file holds (`needs_computing`)."""
+    `computes` answers every list query from the rows index; the others pick a page."""
     query = {key: value for key, value in query.items() if value != ""} if query_routing else {}
     parts = [part for part in path.split("/") if part]
     if parts and parts[0] == paths.API_ALIAS:  # upstream serves one API under both prefixes
@@ -56,7 +62,7 @@ def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_V
     if not parts or parts[0] != paths.API:
         return Answer(200, _static_candidates(parts), fallback=paths.NOT_FOUND_PAGE)
     if parts == [paths.API, "servers"] and query_routing:
-        return compute_list(query) if computes and needs_computing(query) else resolve_list(query)
+        return compute_list(query) if computes else resolve_list(query)
     include_deleted = query.get("include_deleted")
     if include_deleted is not None and include_deleted not in TRUE | FALSE:
         return _problem("bad-include-deleted", 422)
@@ -95,35 +101,47 @@ def resolve_list(query: Mapping[str, str]) -> Answer:
     return Answer(200, (paths.page_file(chain, token),), fallback=problem_file("bad-cursor"), fallback_status=400)
 
 
-def needs_computing(query: Mapping[str, str]) -> bool:
-    """Whether a list query selects rows no pre-rendered page chain holds: a search, a time,
-    an exact version, or upstream's own `name:version` cursor (VS Code sends one without
-    the search on the pages after a search's first)."""
-    version, cursor = query.get("version"), query.get("cursor")
-    return bool(query.get("search") or query.get("updated_since") or (version and version != "latest")
-                or (cursor and not paths.CURSOR_RE.fullmatch(cursor)))
+INT64 = 2**63  # Go's strconv.ParseInt(…, 64): a longer integer is no integer to Huma
 
 
 def compute_list(query: Mapping[str, str]) -> Answer:
-    """A list query for the rows index, checked as upstream checks it: the parameter
-    binding first (422), then the handler's own rules (400)."""
+    """A list query for the rows index, checked as upstream checks it: Huma binds every
+    parameter first (one 422 naming each bad one), then the handler's own rules (400)."""
+    errors: list[dict[str, str | int]] = []
+    limit = query.get("limit")
+    if limit is not None:
+        if not INTEGER_RE.fullmatch(limit) or not -INT64 <= int(limit) < INT64:
+            errors.append({"message": "invalid integer", "location": "query.limit", "value": limit})
+        elif not 1 <= int(limit) <= 100:
+            bound = ">= 1" if int(limit) < 1 else "<= 100"
+            errors.append({"message": f"expected number {bound}", "location": "query.limit", "value": int(limit)})
     include_deleted = query.get("include_deleted")
     if include_deleted is not None and include_deleted not in TRUE | FALSE:
-        return _problem("bad-include-deleted", 422)
-    limit = query.get("limit")
-    if limit is not None and not (INTEGER_RE.fullmatch(limit) and 1 <= int(limit) <= 100):
-        return _problem("bad-limit", 422)
+        errors.append({"message": "invalid boolean", "location": "query.include_deleted", "value": include_deleted})
+    if errors:
+        return Answer(422, (), problem=validation_problem(errors))
     since = None
     if (updated_since := query.get("updated_since")) is not None:
         since = parse_rfc3339(updated_since)
         if since is None:
-            return _problem("bad-updated-since", 400)
+            return _made_problem("bad-updated-since")
         if include_deleted in FALSE:
-            return _problem("updated-since-without-deleted", 400)
+            return _made_problem("updated-since-without-deleted")
     computed = ListQuery(limit=int(limit) if limit else DEFAULT_PAGE_SIZE, cursor=query.get("cursor"),
                          search=query.get("search"), version=query.get("version"), since=since,
                          include_deleted=include_deleted in TRUE or since is not None)
     return Answer(200, (), computed=computed)
+
+
+def validation_problem(errors: list[dict[str, str | int]]) -> bytes:
+    """Huma's 422 body for query parameters it could not bind."""
+    return orjson.dumps({"title": "Unprocessable Entity", "status": 422, "detail": "validation failed",
+                         "errors": errors})
+
+
+def _made_problem(slug: str) -> Answer:
+    status = paths.PROBLEMS[slug][0]
+    return Answer(status, (), problem=orjson.dumps(paths.problem_body(slug)))
 
 
 def page_size(limit: int) -> int:

@@ -39,6 +39,7 @@ class TreeInfo:
     base_path: str
     index: str = paths.DEFAULT_VIEW
     query_routing: bool = True
+    computes: bool = True  # list queries answered from the rows index, not from page chains
 
 
 def read_tree_info(root: Path) -> TreeInfo:
@@ -51,7 +52,8 @@ def read_tree_info(root: Path) -> TreeInfo:
         document = orjson.loads(state.read_bytes())
         host = document.get("host") or {}
         return TreeInfo(paths.base_path(document["baseUrl"]), index=host.get("indexFile", paths.DEFAULT_VIEW),
-                        query_routing=bool(host.get("queryRouting", True)))
+                        query_routing=bool(host.get("queryRouting", True)),
+                        computes=bool(host.get("computedQueries")))
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
 
@@ -166,16 +168,15 @@ class MirrorHandler(BaseHTTPRequestHandler):
             query.setdefault(key.lower(), value)  # nginx's $arg_name ignores case; first value wins
         tree = self.server.tree
         answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing,
-                                computes=tree.query_routing)
+                                computes=tree.computes)
+        if answer.problem is not None:
+            return self._document(HTTPStatus(answer.status), answer.problem, hosts.PROBLEM_JSON, head)
         if answer.computed is not None:
             rows = self.server.rows_index()
-            if rows is None:  # a tree rendered before the rows index: answer as a host that cannot compute
-                answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing)
-            else:
-                body = self.server.computed_list(rows, answer.computed)
-                if body is None:
-                    return self._problem(HTTPStatus.SERVICE_UNAVAILABLE, "The tree is being republished: retry", head)
-                return self._document(HTTPStatus.OK, body, hosts.JSON, head)
+            body = None if rows is None else self.server.computed_list(rows, answer.computed)
+            if body is None:  # the rows index or a document vanished: a publish swapped the tree between reads
+                return self._problem(HTTPStatus.SERVICE_UNAVAILABLE, "The tree is being republished: retry", head)
+            return self._document(HTTPStatus.OK, body, hosts.JSON, head)
         status, rel = routes.pick(answer, self.server.exists)
         if rel is None:
             return self._problem(HTTPStatus(status), "Not found" if status == 404 else "Bad request", head)

@@ -164,6 +164,22 @@ def line(label: str, value: str, note: str = "") -> None:
     print(f"  {label:44} {value:>22}  {note}")
 
 
+def measure_trees(size: int, workdir: Path) -> None:
+    """Only the trees per profile and the S3 keys a 1% change rewrites (`--trees-only`)."""
+    entries = synthetic_registry(size)
+    row_bytes = sum(len(orjson.dumps(e)) for e in entries)
+    print(f"\n{size:,} versions, {len({e['server']['name'] for e in entries}):,} servers, "
+          f"{row_bytes / 1e6:.1f} MB of rows")
+    disk = workdir / f"disk-{size}"
+    disk.mkdir()
+    with upstream(entries, workdir) as url:
+        stage("crawl", "--upstream", url, "--db", str(disk / "a.duckdb"), *UNPACED)
+    profile_trees(disk, row_bytes, size)
+    changed = len(change_one_percent(entries, round_=0))
+    with upstream(entries, workdir) as url:
+        s3_rewrites(url, disk, changed)
+
+
 def measure(size: int, workdir: Path, *, syncs: int) -> None:
     entries = synthetic_registry(size)
     servers = len({e["server"]["name"] for e in entries})
@@ -200,16 +216,42 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
             line("build (full, best of 3)", f"{full['seconds']:.2f} s",
                  f"{full['rss_mb']:.0f} MB peak RSS (target <= 400 MB); {full['files']:,} files")
             rebuild("rebuild, no upstream change", url, db, out, full, on_disk, changed=0)
-        changed = len(change_one_percent(entries, round_=0))
-        with upstream(entries, workdir) as url:
-            rebuild("rebuild after a 1% change", url, db, out, full, on_disk, changed=changed)
         files, size_bytes = tree_size((disk / "b0").resolve())
         line("tree", f"{files:,} files, {size_bytes / 1e6:.0f} MB",
              f"{size_bytes / row_bytes:.1f}x the rows' bytes, {files / size:.2f} files per version")
+        profile_trees(disk, row_bytes, size)
+        changed = len(change_one_percent(entries, round_=0))
+        with upstream(entries, workdir) as url:
+            rebuild("rebuild after a 1% change", url, db, out, full, on_disk, changed=changed)
+            s3_rewrites(url, disk, changed)
         if syncs:
             database_growth(entries, disk, syncs=syncs)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+PROFILES = ("nginx", "caddy", "netlify", "cloudflare-pages", "s3", "static")
+
+
+def profile_trees(disk: Path, row_bytes: int, versions: int) -> None:
+    """The tree each host profile gets from the same snapshot: hosts that compute the list
+    endpoint carry no page chains; S3 (behind a CloudFront Function) carries them."""
+    for profile in PROFILES:
+        out = disk / f"tree-{profile}"
+        stage("render", "--db", str(disk / "a.duckdb"), "--base-url", "https://mirror.example", "--profile", profile,
+              "--out", str(out))
+        files, size_bytes = tree_size(out.resolve())
+        line(f"  tree, {profile}", f"{files:,} files, {size_bytes / 1e6:.0f} MB",
+             f"{size_bytes / row_bytes:.1f}x the rows' bytes, {files / versions:.2f} files per version")
+
+
+def s3_rewrites(url: str, disk: Path, changed: int) -> None:
+    """The keys a 1% upstream change rewrites in an S3 tree: each one a PUT."""
+    stage("crawl", "--upstream", url, "--db", str(disk / "a.duckdb"), *UNPACED)
+    render = stage("render", "--db", str(disk / "a.duckdb"), "--base-url", "https://mirror.example", "--profile",
+                   "s3", "--out", str(disk / "tree-s3"))
+    line("  s3 keys rewritten by a 1% change", f"{render['written']:,} PUTs",
+         f"{render['written'] / changed:.1f} per changed row ({changed} rows)")
 
 
 def best_of(runs: int, measure_one) -> dict:
@@ -387,14 +429,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="registry sizes in versions (default: 10000,100000)")
     parser.add_argument("--syncs", type=int, default=100, help="1%% syncs for the database growth (smallest size)")
     parser.add_argument("--catalog", type=int, default=20_000, help="servers for the catalog figures (0: skip)")
+    parser.add_argument("--trees-only", action="store_true",
+                        help="only the tree per host profile and the S3 keys a 1%% change rewrites")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s)]
     print(f"mcp-mirror bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         for size in sizes:
-            measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
-        if args.catalog:
+            if args.trees_only:
+                measure_trees(size, Path(tmp))
+            else:
+                measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
+        if args.catalog and not args.trees_only:
             measure_catalog(args.catalog, Path(tmp))
 
 

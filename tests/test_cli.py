@@ -51,7 +51,7 @@ def test_options_come_from_the_environment(settings):
     env = {"MCP_MIRROR_UPSTREAM": settings.upstream, "MCP_MIRROR_DB": str(settings.db),
            "MCP_MIRROR_OUT": str(settings.out)}
     assert invoke("build", env=env).exit_code == 0
-    assert (settings.out / "v0.1/servers/index.json").is_file()
+    assert (settings.out / "v0.1/x/mcp-mirror/rows/index.json").is_file()
     assert invoke("snapshots", env=env).output.startswith("1\t")
 
 
@@ -178,7 +178,7 @@ def test_render_for_a_host_profile_records_it(built):
     assert (out / "v0.1/servers/index.html").is_file() and (out / ".nojekyll").is_file()
     again = invoke("render", "--db", built.db, "--out", out, "--profile", "nginx")  # switching profiles cleans up
     assert again.exit_code == 0
-    assert not (out / "v0.1/servers/index.html").exists() and (out / "v0.1/servers/index.json").is_file()
+    assert not (out / "v0.1/servers/index.html").exists() and (out / "v0.1/x/mcp-mirror/rows/index.json").is_file()
 
 
 def test_a_killed_crawl_leaves_the_previous_snapshot_and_site(built, upstream):

@@ -157,8 +157,9 @@ def test_search_is_case_insensitive_on_names_only(client):
     }
     assert names == {JUDGE}
     assert client.get("/v0.1/servers", params={"search": "Airtable database"}).json()["servers"] == []
-    # Upstream does not escape LIKE wildcards: "_" matches any one character.
-    names = {e["server"]["name"] for e in client.get("/v0.1/servers", params={"search": "mcp_as"}).json()["servers"]}
+    # Since registry #1227 (April 2026) upstream escapes LIKE wildcards: "_" and "%" are literal.
+    assert client.get("/v0.1/servers", params={"search": "mcp_as"}).json()["servers"] == []
+    names = {e["server"]["name"] for e in client.get("/v0.1/servers", params={"search": "mcp-as"}).json()["servers"]}
     assert names == {JUDGE}
 
 

@@ -80,7 +80,9 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
     assert [s["server"]["version"] for s in versions["servers"]] == ["1.10.0", "1.9.0", "1.0.0+build.7"]
     with_deleted = orjson.loads(plan[paths.view_file(paths.versions_dir(tool), deleted=True)])
     assert with_deleted["servers"][0]["server"]["version"] == "2.0.0-beta.1"
-    first_page = orjson.loads(plan[paths.page_file("default", "30-0")])
+    assert not any(f"/{paths.PAGES}/" in path for path in plan)  # nginx computes the list endpoint
+    first_page = orjson.loads(plan_site(SNAPSHOT, rows, base_url="https://mirror.example", host="s3")[
+        paths.page_file("default", "30-0")])
     assert [(s["server"]["name"], s["server"]["version"]) for s in first_page["servers"]] == [
         ("com.example/Mixed-Case", "1.0.0"), ("io.github.a/tool", "1.0.0+build.7"),
         ("io.github.a/tool", "1.10.0"), ("io.github.a/tool", "1.9.0")]
@@ -100,7 +102,7 @@ def test_items_are_served_verbatim_and_lists_keep_upstream_order():
 
 def test_pages_chain_with_cursors_until_the_last():
     rows = [row("io.github.p/s", f"1.0.{i}", latest=i == 24) for i in range(25)]
-    plan = plan_site(SNAPSHOT, rows, base_url="http://x")
+    plan = plan_site(SNAPSHOT, rows, base_url="http://x", host="s3")
     seen, cursor = [], "10-0"
     while cursor:
         page = orjson.loads(plan[paths.page_file("default", cursor)])
@@ -121,8 +123,8 @@ def test_every_chain_lists_each_selected_row_once_in_order_whatever_the_input_or
     rows = [row_from_item(with_status(item(name, f"1.0.{n}", latest=n % 7 == 0), status)) for name, n, status in specs]
     shuffled = rows[:]
     rnd.shuffle(shuffled)
-    plan = plan_site(SNAPSHOT, rows, base_url="http://x")
-    assert plan_site(SNAPSHOT, shuffled, base_url="http://x") == plan
+    plan = plan_site(SNAPSHOT, rows, base_url="http://x", host="s3")
+    assert plan_site(SNAPSHOT, shuffled, base_url="http://x", host="s3") == plan
     ordered = sorted(rows, key=lambda r: r.key)
     for chain, (latest_only, with_deleted) in paths.CHAINS.items():
         expected = [r.key for r in ordered
@@ -284,18 +286,28 @@ def test_verify_names_a_flipped_byte_a_deleted_file_and_an_extra_file(tmp_path):
     assert any(p.startswith("v0.1/stray.json") and "extra" in p for p in problems)
 
 
-def test_hosts_that_cannot_route_queries_get_one_page_of_latest_versions():
-    for host in ("static", "cloudflare-pages"):
-        plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://o.github.io/repo", host=host)
-        index = "index.html" if host == "static" else "index.json"
-        listing_doc = orjson.loads(plan[paths.view_file(paths.servers_dir(), index=index)])
-        assert [(s["server"]["name"], s["server"]["version"]) for s in listing_doc["servers"]] == [
-            ("com.example/Mixed-Case", "1.0.0"), ("io.github.a/tool", "1.10.0")]
-        assert listing_doc["metadata"] == {"count": 2}  # never a nextCursor the host cannot resolve
-        assert not any(f"/{paths.PAGES}/" in p or p.endswith("/" + paths.DELETED_VIEW) for p in plan), host
-        state = orjson.loads(plan[paths.state_file(index)])
-        assert state["host"]["profile"] == host and state["host"]["queryRouting"] is False
-        assert state["host"]["degradations"]
+def test_hosts_that_cannot_route_queries_get_one_page_of_latest_versions_also_at_v0():
+    plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://o.github.io/repo", host="static")
+    listing_doc = orjson.loads(plan[paths.view_file(paths.servers_dir(), index="index.html")])
+    assert [(s["server"]["name"], s["server"]["version"]) for s in listing_doc["servers"]] == [
+        ("com.example/Mixed-Case", "1.0.0"), ("io.github.a/tool", "1.10.0")]
+    assert listing_doc["metadata"] == {"count": 2}  # never a nextCursor the host cannot resolve
+    assert not any(f"/{paths.PAGES}/" in p or p.endswith("/" + paths.DELETED_VIEW) for p in plan)
+    # Docker's import reads /v0/servers: the one extra file a host that cannot rewrite needs
+    assert [p for p in plan if p.startswith("v0/")] == ["v0/servers/index.html"]
+    assert plan["v0/servers/index.html"] == plan[paths.view_file(paths.servers_dir(), index="index.html")]
+    state = orjson.loads(plan[paths.state_file("index.html")])
+    assert state["host"]["profile"] == "static" and state["host"]["queryRouting"] is False
+    assert state["host"]["degradations"]
+
+
+@pytest.mark.parametrize("host", ["nginx", "caddy", "netlify", "cloudflare-pages"])
+def test_hosts_that_compute_the_list_endpoint_carry_no_page_chains(host):
+    plan = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example", host=host)
+    assert not any(f"/{paths.PAGES}/" in p for p in plan)
+    assert paths.view_file(paths.servers_dir()) not in plan and paths.rows_index_file() in plan
+    state = orjson.loads(plan[paths.state_file()])
+    assert state["host"]["computedQueries"] and state["api"] == {"pageSizes": [], "chains": []}
 
 
 def test_the_static_profile_uses_index_html_and_ships_404_and_nojekyll():
@@ -324,23 +336,23 @@ def test_hosts_without_fallback_lookup_get_every_deleted_view():
 def test_in_tree_host_files():
     netlify = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp", host="netlify")
     redirects = netlify["_redirects"].decode()
-    latest_pages = "/mcp/v0.1/servers  version=latest cursor=:cursor  /v0.1/servers/_pages/latest/:cursor.json  200!"
-    assert latest_pages in redirects
-    assert "/mcp/v0.1/servers  limit=100  /v0.1/servers/_pages/default/100-0.json  200!" in redirects
-    # other version filters are refused after the version=latest rules and before the plain ones
-    assert redirects.rindex("version=latest") < redirects.index("version=:v") < redirects.index(
-        "\n/mcp/v0.1/servers  limit=100  ")
+    assert "/mcp/v0/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json" in (
+        redirects)
+    assert b'path: ["/mcp/v0.1/servers", "/mcp/v0/servers"]' in netlify[".mcp-mirror/netlify-functions/mcp-query.mjs"]
     assert "Access-Control-Allow-Origin: *" in netlify["_headers"].decode()
     pages = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example", host="cloudflare-pages")
     assert orjson.loads(pages["v0.1/404.html"])["status"] == 404
     assert "/v0.1/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json  200" in (
         pages["_redirects"].decode())
+    assert orjson.loads(pages["_routes.json"])["include"] == ["/v0.1/servers", "/v0/servers"]
+    assert b"env.ASSETS.fetch" in pages["_worker.js"]
 
 
 def test_a_new_row_moves_only_the_pages_around_it_and_old_cursors_stay_good():
     rows = [row(f"io.github.n{i:04d}/s", "1.0.0", latest=True) for i in range(1500)]
-    before = plan_site(SNAPSHOT, rows, base_url="http://x")
-    after = plan_site(SNAPSHOT, [*rows, row("io.github.n0700x/s", "1.0.0", latest=True)], base_url="http://x")
+    before = plan_site(SNAPSHOT, rows, base_url="http://x", host="s3")
+    after = plan_site(SNAPSHOT, [*rows, row("io.github.n0700x/s", "1.0.0", latest=True)], base_url="http://x",
+                      host="s3")
     pages = [p for p in after if f"/{paths.PAGES}/" in p]
     changed = [p for p in pages if before.get(p) != after[p]]
     assert len(changed) <= len(paths.CHAINS) * len(paths.PAGE_SIZES) * 3, changed  # not every later page

@@ -22,7 +22,8 @@ def test_default_list_is_the_first_page_of_the_default_chain():
     ({"include_deleted": "true", "limit": "10"}, "include-deleted/10-0"),
     ({"include_deleted": "true", "version": "latest"}, "latest-include-deleted/30-0"),
     ({"updated_since": "2025-01-01T00:00:00Z"}, "include-deleted/30-0"),
-    ({"limit": "5", "search": ""}, "default/10-0"),
+    ({"limit": "5", "search": ""}, "default/1-0"),
+    ({"limit": "1"}, "default/1-0"),
 ])
 def test_query_selects_chain_size_and_page(query, expected):
     assert first(routes.resolve("/v0.1/servers", query)) == f"v0.1/servers/_pages/{expected}.json"
@@ -75,8 +76,16 @@ def test_pick_uses_the_first_existing_file_else_the_fallback():
     assert missing == (404, problem_file("server-not-found"))
 
 
-def test_page_size_never_exceeds_the_limit_when_it_can_help_it():
-    assert [routes.page_size(n) for n in (1, 10, 29, 30, 99, 100)] == [10, 10, 10, 30, 30, 100]
+def test_a_page_never_holds_more_rows_than_the_limit():
+    assert [routes.page_size(n) for n in (1, 9, 10, 29, 30, 99, 100)] == [1, 1, 10, 10, 30, 30, 100]
+    assert all(routes.page_size(n) <= n for n in range(1, 101))
+
+
+def test_a_computing_host_answers_every_list_query_from_the_rows_index():
+    for query in ({}, {"cursor": "30-0"}, {"version": "latest", "limit": "7"}, {"cursor": "zzz"}):
+        assert routes.resolve("/v0.1/servers", query, computes=True).computed is not None
+    bad = routes.resolve("/v0/servers", {"limit": "abc", "include_deleted": "maybe"}, computes=True)
+    assert bad.status == 422 and b'"location":"query.limit"' in bad.problem and b"query.include_deleted" in bad.problem
 
 
 @pytest.mark.parametrize("path", ["/.mcp-mirror/mcp-query.js", "/.mcp-mirror/objects.json", "/.mcp-mirror",

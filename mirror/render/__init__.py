@@ -25,7 +25,7 @@ from mirror.render.feeds import DeltaSource, FeedProducer
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
 # trusts an entry's `source` from an older renderer.
-FORMAT = 3
+FORMAT = 4
 
 RowSource = Callable[[], Iterable[Row]]
 ChangeSource = Callable[[], Iterable[DatedChange]]  # newest first, at most catalog.CHANGES_SHOWN
@@ -128,7 +128,7 @@ class Site:
                        **{status: counts.statuses.get(status, 0) for status in ("active", "deprecated", "deleted")},
                        **({"skipped": len(self.skipped)} if self.skipped else {})},
             "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
-                    "chains": list(paths.CHAINS)} if self.profile.query_routing else {"pageSizes": [], "chains": []},
+                    "chains": list(paths.CHAINS)} if self.profile.paged else {"pageSizes": [], "chains": []},
             "host": {"profile": self.profile.name, **self.profile.capabilities()},
             **({"changes": {"path": paths.feed_index_file(self.profile.index_name),
                             "url": paths.Urls(self.base_url).feed()}} if self._feeds is not None else {}),

@@ -170,11 +170,13 @@ class ApiProducer:
     # -- pass 2 -------------------------------------------------------------------
 
     def lists(self, rows: Iterable[Row]) -> Iterator[Entry]:
-        """Each server's versions list, and the page chains (or one page, for hosts that
-        cannot route a cursor). Each row's served bytes are made once, for all its lists."""
+        """Each server's versions list, and what answers GET /v0.1/servers where the host
+        cannot compute it from the rows index: the page chains, or one page for hosts that
+        cannot route a cursor. Each row's served bytes are made once, for all its lists."""
         profile, index = self.profile, self.profile.index_name
         deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
-        chains = _Chains(self) if profile.query_routing else None
+        paged = not profile.computes
+        chains = _Chains(self) if profile.paged else None
         single: list[Listed] = []
         for name, group in groupby(rows, key=lambda row: row.name):
             versions = [row for row in group if row.key not in self._skip]
@@ -183,7 +185,7 @@ class ApiProducer:
             listed = {id(row): (row.hash, row, _key_mark(row)) for row in versions}
             if chains is not None:
                 yield from chains.feed(versions, listed)
-            else:
+            elif paged:
                 single.extend(listed[id(row)] for row in versions if row.is_latest and is_visible(row))
             newest_first = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
             default = [listed[id(row)] for row in newest_first if is_visible(row)]
@@ -194,9 +196,14 @@ class ApiProducer:
                 yield self._list(paths.view_file(directory, deleted=True), [listed[id(row)] for row in newest_first])
         if chains is not None:
             yield from chains.finish()
-        else:
+        elif paged:
             # Nothing can resolve a cursor: one page, latest versions, which is what VS Code asks for.
-            yield self._list(paths.view_file(paths.servers_dir(), index=index), single, kind=Kind.POINTER)
+            page = self._list(paths.view_file(paths.servers_dir(), index=index), single, kind=Kind.POINTER)
+            yield page
+            if not profile.path_rewrites:
+                # Docker's import asks /v0/servers, and a plain file server cannot rewrite: the same bytes there.
+                yield Entry(paths.view_file(paths.servers_dir(api=paths.API_ALIAS), index=index), Kind.POINTER, JSON,
+                            page.body, source=page.source)
 
     def _list(self, path: str, items: list[Listed], *, next_cursor: str | None = None,
               kind: Kind = Kind.LIST) -> Entry:

@@ -1,9 +1,9 @@
-// mcp-mirror {{ version }}: the list queries no file holds (search, updated_since, exact
-// versions, upstream's own cursors), answered from the rows index of the tree. A port of
-// mirror/routes.py (resolve_list, needs_computing, compute_list) and mirror/query.py that
-// answers byte for byte what `mcp-mirror serve` answers. The core is I/O-free; the wrappers
-// at the end read the tree: nginx (njs, `js_content`), and fetch-style hosts (Netlify Edge
-// Functions, Cloudflare Pages' _worker.js) that read the deployed static assets.
+// mcp-mirror {{ version }}: every GET /v0.1/servers, answered as upstream answers it from
+// the rows index of the tree and the rows' own documents. A port of mirror/routes.py
+// (compute_list) and mirror/query.py that answers byte for byte what `mcp-mirror serve`
+// answers. The core is I/O-free; the wrappers at the end read the tree: nginx (njs,
+// `js_content`), and fetch-style hosts (the Netlify Function, Cloudflare Pages' _worker.js)
+// that read the deployed static assets.
 // Written for njs 0.7 too: no classes, destructuring, spread or BigInt.
 
 var CONFIG = {{ engine | tojson }};
@@ -125,7 +125,7 @@ function parseRfc3339(text) {
   return seconds * 1000000 + micro;
 }
 
-// -- which rows: ILIKE '%term%' on the name, ASCII-only case folding ------------------
+// -- which rows: a case-insensitive substring of the name, taken literally ---------------
 
 var MAX_NAME_CHARS = 200;
 
@@ -133,61 +133,40 @@ function asciiLower(text) {
   return text.replace(/[A-Z]+/g, function (s) { return s.toLowerCase(); });
 }
 
-function codePoints(text) {
-  var out = [];
-  for (var i = 0; i < text.length; i++) {
-    var c = text.codePointAt(i);
-    out.push(String.fromCodePoint(c));
-    if (c > 0xFFFF) { i++; }
+function searchMatcher(term) {
+  // upstream escapes \, % and _ in the term (registry #1227): ILIKE is a plain substring test;
+  // a term longer than any name (in code points) matches nothing
+  var needle = asciiLower(term);
+  if (needle.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, "_").length > MAX_NAME_CHARS) {
+    return function () { return false; };
   }
-  return out;
-}
-
-function likeMatcher(term) {
-  var segments = [[]], chars = codePoints(asciiLower(term)), total = 0;
-  for (var i = 0; i < chars.length; i++) {
-    var c = chars[i];
-    if (c === "%") { segments.push([]); }
-    else if (c === "_") { segments[segments.length - 1].push(null); }
-    else if (c === "\\") { i++; segments[segments.length - 1].push(i < chars.length ? chars[i] : "\\"); }
-    else { segments[segments.length - 1].push(c); }
-  }
-  segments = segments.filter(function (s) { return s.length > 0; });
-  segments.forEach(function (s) { total += s.length; });
-  if (total > MAX_NAME_CHARS) { return function () { return false; }; }
-  var plain = segments.map(function (s) { return s.indexOf(null) < 0 ? s.join("") : null; });
-
-  function find(text, index, start) {
-    // `text` is an array of code points
-    var segment = segments[index];
-    for (var at = start; at <= text.length - segment.length; at++) {
-      var k = 0;
-      while (k < segment.length && (segment[k] === null || text[at + k] === segment[k])) { k++; }
-      if (k === segment.length) { return at; }
-    }
-    return -1;
-  }
-
-  return function (name) {
-    var lower = asciiLower(name);
-    var text = /[\uD800-\uDFFF]/.test(lower) ? codePoints(lower) : lower, at = 0;
-    for (var index = 0; index < segments.length; index++) {
-      var found = plain[index] !== null && typeof text === "string" ? text.indexOf(plain[index], at)
-                                                                     : find(text, index, at);
-      if (found < 0) { return false; }
-      at = found + segments[index].length;
-    }
-    return true;
-  };
+  return function (name) { return asciiLower(name).indexOf(needle) >= 0; };
 }
 
 // -- the rows index -------------------------------------------------------------------
 
 var LATEST = 1, DELETED = 2;
 
+var ASTRAL = /[\uD800-\uDFFF]/;
+
+function compareText(a, b) {
+  // code-point order, as Python and PostgreSQL's C collation compare: JavaScript's own `<`
+  // compares UTF-16 units, which puts U+10000 and above before U+E000..U+FFFF
+  if (!ASTRAL.test(a) && !ASTRAL.test(b)) { return a < b ? -1 : (a > b ? 1 : 0); }
+  var i = 0, j = 0;
+  while (i < a.length && j < b.length) {
+    var x = a.codePointAt(i), y = b.codePointAt(j);
+    if (x !== y) { return x < y ? -1 : 1; }
+    i += x > 0xFFFF ? 2 : 1;
+    j += y > 0xFFFF ? 2 : 1;
+  }
+  return (i < a.length) - (j < b.length);
+}
+
 function keyAfter(name, version, row) {
   // whether (name, version) < (row.name, row.version), as Python compares tuples of str
-  return name < row.name || (name === row.name && version !== null && version < row.version);
+  var byName = compareText(name, row.name);
+  return byName < 0 || (byName === 0 && version !== null && compareText(version, row.version) < 0);
 }
 
 function parseIndex(text) {
@@ -217,7 +196,7 @@ function startPosition(index, cursor) {
 
 function select(index, query) {
   var start = startPosition(index, query.cursor);
-  var matcher = query.search ? likeMatcher(query.search) : null;
+  var matcher = query.search ? searchMatcher(query.search) : null;
   var chosen = [], rows = index.rows;
   var g = 0;
   while (g < index.groups.length && index.groups[g].end <= start) { g++; }
@@ -257,31 +236,52 @@ function listDocument(items, nextCursor) {
   return '{"servers":[' + items.join(",") + '],"metadata":{' + metadata + "}}";
 }
 
-// -- routing: mirror/routes.py for GET {base}/v0.1/servers ------------------------------
+// -- checking the query: mirror/routes.py compute_list ----------------------------------
 
-var LIMIT_RE = new RegExp("^(?:" + CONFIG.limitRe + ")$");
 var INTEGER_RE = /^[+-]?[0-9]+$/;
-var CURSOR_RE = new RegExp("^(?:" + CONFIG.cursorRe + ")$");
-var TIME_RE = new RegExp("^(?:" + CONFIG.rfc3339Re + ")$", "i");
+var INT64_MAX = "9223372036854775807";
 
 function problem(slug) {
-  return { status: CONFIG.problems[slug].status, problem: slug, body: CONFIG.problems[slug].body };
+  return { status: CONFIG.problems[slug].status, body: CONFIG.problems[slug].body };
 }
 
 function isOneOf(value, list) { return list.indexOf(value) >= 0; }
 
-function needsComputing(query) {
-  var version = query.version, cursor = query.cursor;
-  return !!(query.search || query.updated_since || (version && version !== "latest")
-            || (cursor && !CURSOR_RE.test(cursor)));
+function integerText(text) {
+  // the integer as Python writes int(text): no sign but "-", no leading zeros; null when it is
+  // no integer or beyond Go's int64 (digits compared as text: njs has no BigInt)
+  if (!INTEGER_RE.test(text)) { return null; }
+  var negative = text.charAt(0) === "-", digits = text.replace(/^[+-]/, "").replace(/^0+(?=[0-9])/, "");
+  var bound = negative ? "9223372036854775808" : INT64_MAX;
+  if (digits.length > bound.length || (digits.length === bound.length && digits > bound)) { return null; }
+  return negative && digits !== "0" ? "-" + digits : digits;
+}
+
+function validationProblem(errors) {
+  // Huma's 422 body, as orjson writes it (values are text or integers already written)
+  var items = errors.map(function (e) {
+    return '{"message":' + jsonString(e.message) + ',"location":' + jsonString(e.location) + ',"value":' + e.value + "}";
+  });
+  return { status: 422, body: '{"title":"Unprocessable Entity","status":422,"detail":"validation failed","errors":['
+           + items.join(",") + "]}" };
 }
 
 function computeList(query) {
-  var includeDeleted = query.include_deleted, limit = query.limit, since = null;
-  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
-    return problem("bad-include-deleted");
+  // Huma binds every parameter first (one 422 naming each bad one), then the handler's rules (400)
+  var includeDeleted = query.include_deleted, limit = query.limit, since = null, errors = [];
+  if (limit !== undefined) {
+    var number = integerText(limit);
+    if (number === null) {
+      errors.push({ message: "invalid integer", location: "query.limit", value: jsonString(limit) });
+    } else if (+number < 1 || +number > 100) {
+      errors.push({ message: "expected number " + (+number < 1 ? ">= 1" : "<= 100"), location: "query.limit",
+                    value: number });
+    }
   }
-  if (limit !== undefined && !(INTEGER_RE.test(limit) && +limit >= 1 && +limit <= 100)) { return problem("bad-limit"); }
+  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
+    errors.push({ message: "invalid boolean", location: "query.include_deleted", value: jsonString(includeDeleted) });
+  }
+  if (errors.length) { return validationProblem(errors); }
   if (query.updated_since !== undefined) {
     since = parseRfc3339(query.updated_since);
     if (since === null) { return problem("bad-updated-since"); }
@@ -293,33 +293,9 @@ function computeList(query) {
     includeDeleted: isOneOf(includeDeleted, CONFIG.trueValues) || since !== null } };
 }
 
-function resolveList(query) {
-  if (query.search) { return problem("search-unsupported"); }
-  var version = query.version;
-  if (version && version !== "latest") { return problem("version-filter-unsupported"); }
-  var includeDeleted = query.include_deleted;
-  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
-    return problem("bad-include-deleted");
-  }
-  var withDeleted = isOneOf(includeDeleted, CONFIG.trueValues);
-  if (query.updated_since !== undefined) {
-    if (!TIME_RE.test(query.updated_since)) { return problem("bad-updated-since"); }
-    if (isOneOf(includeDeleted, CONFIG.falseValues)) { return problem("updated-since-without-deleted"); }
-    withDeleted = true;
-  }
-  var limit = query.limit;
-  if (limit !== undefined && !LIMIT_RE.test(limit)) { return problem("bad-limit"); }
-  var token = query.cursor || CONFIG.pageSizeByLimit[limit || String(CONFIG.defaultSize)] + "-0";
-  if (!CURSOR_RE.test(token)) { return problem("bad-cursor"); }
-  var chain = CONFIG.chains[(version === "latest" ? "latest" : "") + ":" + (withDeleted ? "deleted" : "")];
-  return { status: 200, file: CONFIG.api + "/servers/" + CONFIG.pages + "/" + chain + "/" + token + ".json",
-           fallback: problem("bad-cursor") };
-}
-
-function plan(rawQuery, computes) {
-  // What GET /v0.1/servers?rawQuery answers: a problem, a page file, or a computed list.
-  var query = parseQuery(rawQuery);
-  return computes && needsComputing(query) ? computeList(query) : resolveList(query);
+function plan(rawQuery) {
+  // What GET /v0.1/servers?rawQuery answers: a problem or a computed list.
+  return computeList(parseQuery(rawQuery));
 }
 
 // -- answers: the I/O is the caller's ---------------------------------------------------
@@ -328,10 +304,6 @@ var REPUBLISHING = { status: 503, body: '{"title":"Service Unavailable","status"
                      '"detail":"The tree is being republished: retry"}' };
 
 function problemAnswer(step) { return { status: step.status, type: CONFIG.problemType, body: step.body }; }
-
-function pageAnswer(step, page) {
-  return page === null ? problemAnswer(step.fallback) : { status: 200, type: CONFIG.jsonType, body: page };
-}
 
 function listAnswer(selection, items) {
   // null when a document is missing: a publish swapped the tree between the reads
@@ -351,29 +323,23 @@ function documents(index, selection) {
 }
 
 function answerWith(rawQuery, read) {
-  // `read(treePath)` returns the file's text or null. Returns {status, type, body}. The
-  // index is read only for a computed list; without one the tree answers as a host that
-  // cannot compute, as serve does.
-  var step = plan(rawQuery, true), index = null;
-  if (step.computed !== undefined) {
-    index = loadIndex(read(CONFIG.rowsIndexFile));
-    if (index === null) { step = plan(rawQuery, false); }
-  }
+  // `read(treePath)` returns the file's text or null. Returns {status, type, body}.
+  var step = plan(rawQuery);
   if (step.body !== undefined) { return problemAnswer(step); }
-  if (step.file !== undefined) { return pageAnswer(step, read(step.file)); }
+  var index = loadIndex(read(CONFIG.rowsIndexFile));
+  if (index === null) { return problemAnswer(REPUBLISHING); }
   var selection = select(index, step.computed);
   return listAnswer(selection, documents(index, selection).map(function (rel) { return rel === null ? null : read(rel); }));
 }
 
-function answerFetching(rawQuery, fetchText) {
-  // answerWith for hosts whose reads are asynchronous: `fetchText(treePath)` resolves to
-  // the asset's text or null; a list's documents are fetched all at once.
-  var step = plan(rawQuery, true);
-  var indexed = step.computed === undefined ? Promise.resolve(null) : fetchText(CONFIG.rowsIndexFile).then(loadIndex);
-  return indexed.then(function (index) {
-    if (step.computed !== undefined && index === null) { step = plan(rawQuery, false); }
-    if (step.body !== undefined) { return problemAnswer(step); }
-    if (step.file !== undefined) { return fetchText(step.file).then(function (page) { return pageAnswer(step, page); }); }
+function answerFetching(rawQuery, fetchText, fetchIndex) {
+  // answerWith for hosts whose reads are asynchronous: `fetchText(treePath)` resolves to the
+  // asset's text or null, `fetchIndex()` to the parsed rows index or null; a list's documents
+  // are fetched all at once.
+  var step = plan(rawQuery);
+  if (step.body !== undefined) { return Promise.resolve(problemAnswer(step)); }
+  return fetchIndex().then(function (index) {
+    if (index === null) { return problemAnswer(REPUBLISHING); }
     var selection = select(index, step.computed);
     return Promise.all(documents(index, selection).map(function (rel) { return rel === null ? null : fetchText(rel); }))
       .then(function (items) { return listAnswer(selection, items); });
@@ -400,30 +366,69 @@ function nginx(r) {
   r.return(answer.status, answer.body);
 }
 
-// -- fetch-style hosts: Netlify Edge Functions, Cloudflare Pages -------------------------
+// -- fetch-style hosts: the Netlify Function, Cloudflare Pages' _worker.js ---------------
 
-function respond(answer, head) {
-  var headers = Object.assign({}, CONFIG.headers, { "Content-Type": answer.type || CONFIG.problemType });
-  return new Response(head ? null : answer.body, { status: answer.status, headers: headers });
-}
+var indexCache = { etag: null, index: null };  // kept while the isolate lives, revalidated per request
 
-function assetPath(rel) {
-  // a tree path as a URL path under the base: each segment percent-encoded
-  return CONFIG.prefix + "/" + rel.split("/").map(encodeURIComponent).join("/");
+function respond(status, type, body, extra) {
+  var headers = Object.assign({}, CONFIG.headers, type ? { "Content-Type": type } : {}, extra || {});
+  return new Response(body, { status: status, headers: headers });
 }
 
 function edge(request, fetchAsset) {
-  // `fetchAsset(url)` resolves to the static asset's Response.
+  // `fetchAsset(url, headers)` resolves to the static asset's Response. Tree paths are asked
+  // from the deploy's root, each segment percent-encoded as a client would send it.
   var url = new URL(request.url);
-  var raw = url.search.slice(1);
-  return answerFetching(raw, function (rel) {
-    return fetchAsset(new URL(assetPath(rel), url).toString()).then(function (response) {
-      return response.status === 200 ? response.text() : null;
+  if (request.method === "OPTIONS") {
+    return Promise.resolve(respond(204, null, null, { "Access-Control-Max-Age": CONFIG.preflightMaxAge }));
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return Promise.resolve(respond(405, CONFIG.problemType,
+      '{"title":"Method Not Allowed","status":405,"detail":"Read-only mirror: GET, HEAD and OPTIONS only"}'));
+  }
+  function asset(rel, headers) {
+    var path = "/" + rel.split("/").map(encodeURIComponent).join("/");
+    return fetchAsset(new URL(path, url).toString(), headers || {});
+  }
+  function fetchText(rel) {
+    return asset(rel).then(function (response) { return response.status === 200 ? response.text() : null; });
+  }
+  function fetchIndex() {
+    var cached = indexCache;
+    return asset(CONFIG.rowsIndexFile, cached.etag ? { "If-None-Match": cached.etag } : {}).then(function (response) {
+      if (response.status === 304 && cached.index !== null) { return cached.index; }
+      if (response.status !== 200) { return null; }
+      var etag = response.headers.get("ETag");
+      return response.text().then(function (text) {
+        var index = loadIndex(text);
+        if (index !== null && etag) { indexCache = { etag: etag, index: index }; }
+        return index;
+      });
     });
-  }).then(function (answer) { return respond(answer, request.method === "HEAD"); });
+  }
+  return answerFetching(url.search.slice(1), fetchText, fetchIndex).then(function (answer) {
+    return respond(answer.status, answer.type || CONFIG.problemType, request.method === "HEAD" ? null : answer.body);
+  });
 }
 
-export default { parseQuery: parseQuery, parseRfc3339: parseRfc3339, likeMatcher: likeMatcher,
-                 parseIndex: parseIndex, select: select, plan: plan, answerWith: answerWith,
-                 answerFetching: answerFetching, listDocument: listDocument, nginx: nginx, edge: edge,
-                 config: CONFIG };
+{% if host == "netlify" %}
+// A Netlify Function (v2): the list paths are its own; assets are read from the deploy.
+export default async function (request) {
+  return edge(request, function (url, headers) { return fetch(url, { headers: headers }); });
+}
+
+export const config = { path: {{ function_paths | tojson }}, preferStatic: false };
+{% elif host == "cloudflare" %}
+// Cloudflare Pages in advanced mode: _routes.json sends only the list paths here; the
+// static assets (with _redirects and _headers) answer everything else.
+export default {
+  fetch: function (request, env) {
+    return edge(request, function (url, headers) { return env.ASSETS.fetch(new Request(url, { headers: headers })); });
+  }
+};
+{% else %}
+export default { parseQuery: parseQuery, parseRfc3339: parseRfc3339, searchMatcher: searchMatcher,
+                 compareText: compareText, parseIndex: parseIndex, select: select, plan: plan,
+                 answerWith: answerWith, answerFetching: answerFetching, listDocument: listDocument,
+                 nginx: nginx, edge: edge, config: CONFIG };
+{% endif %}
