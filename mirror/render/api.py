@@ -134,11 +134,17 @@ class ApiProducer:
             self.skipped.append(Skipped(row.name, row.version, f"{type(exc).__name__}: {exc}"[:300]))
             self._skip.add(row.key)
             return False
-        if self._folding is not None and (clash := self._folding.clash(row.name, row.version)):
-            self.skipped.append(Skipped(row.name, row.version, clash))
+        if (why := self._unwritable(row)) is not None:
+            self.skipped.append(Skipped(row.name, row.version, why))
             self._skip.add(row.key)
             return False
         return True
+
+    def _unwritable(self, row: Row) -> str | None:
+        """Why this output cannot hold a row that every host could serve, or None."""
+        if self.profile.drops_dot_files and row.version.startswith("."):
+            return f"version {row.version!r} starts with '.': the {self.profile.name} deploy leaves out dot-files"
+        return self._folding.clash(row.name, row.version) if self._folding is not None else None
 
     def _doc(self, path: str, row: Row, kind: Kind = Kind.DOCUMENT) -> Entry:
         return Entry(path, kind, JSON, lambda: self._item(row), source=row.hash)
