@@ -267,3 +267,8 @@ def test_netlify_leaves_out_what_its_deploy_would_drop(built):
     assert not [p for p in tree.rglob(".*") if not str(p.relative_to(tree)).startswith(".well-known")]
     listed = json.loads((tree / paths.view_file(paths.versions_dir(NAME), deleted=True)).read_bytes())
     assert ".hidden" not in {s["server"]["version"] for s in listed["servers"]}
+
+
+def test_the_probe_finds_this_file_system_case_sensitive_and_leaves_nothing(tmp_path):
+    assert publish.folds_names(tmp_path) is False
+    assert not any(tmp_path.iterdir())
