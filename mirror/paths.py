@@ -61,7 +61,6 @@ LEAF_FILES = frozenset({DEFAULT_VIEW, "index.html", DELETED_VIEW})
 LATEST = "latest"  # upstream reserves exactly this version: it is the pointer `versions/latest`
 MAX_SEGMENT_BYTES = 255  # NAME_MAX of common file systems (ext4, XFS, APFS, Btrfs)
 MAX_PATH_BYTES = 1000  # S3 keys are <= 1024 bytes; leave room for a short prefix
-_LEAF_NAMES = (DEFAULT_VIEW, "index.html", DELETED_VIEW)
 _UNSERVABLE = re.compile(r"[\x00-\x1f\x7f-\x9f/\ud800-\udfff]")  # C0, DEL, C1, `/`, lone surrogates
 
 
@@ -147,7 +146,7 @@ class CaseFolding:
     def clash(self, name: str, version: str) -> str | None:
         for segment in name.split("/"):
             if (own := self._OWN.get(fold(segment))) is not None and own != LATEST:
-                return f"name segment {segment!r} and the mirror's own {own!r} are one file on this " \
+                return f"name segment {segment!r} and the mirror's own {own!r} are one name on this " \
                        "case-insensitive output file system"
         kept = self._names.setdefault(fold(name), name)
         if kept != name:
@@ -159,7 +158,7 @@ class CaseFolding:
         if kept == version:
             return None
         if self._OWN.get(fold(version)) == kept:
-            return f"version {version!r} and the mirror's own {kept!r} are one file on this case-insensitive " \
+            return f"version {version!r} and the mirror's own {kept!r} are one name on this case-insensitive " \
                    "output file system"
         return f"versions {version!r} and {kept!r} of {name!r} are one directory on this case-insensitive output " \
                f"file system; {kept!r} is kept (the smallest spelling)"
@@ -167,7 +166,7 @@ class CaseFolding:
 
 def path_problem(name: str, version: str) -> str | None:
     """Why the longest file a (name, version) gets would be too long a path or key, or None."""
-    longest = max(len(str(view_file(version_dir(name, version), index=leaf)).encode()) for leaf in _LEAF_NAMES)
+    longest = max(len(str(view_file(version_dir(name, version), index=leaf)).encode()) for leaf in LEAF_FILES)
     if longest > MAX_PATH_BYTES:
         return f"its files would have {longest}-byte paths, over the {MAX_PATH_BYTES}-byte bound"
     return None
