@@ -4,17 +4,17 @@ Anyone can publish upstream, so every item is untrusted. One bad item is a Rejec
 record (kept with its position, name, version, reason and document, so `diff` and the
 rejected report show it), never an exception out of the crawl.
 
-An item is admitted when, on its own, it validates (mirror.models), its name segments and
-version are neither reserved nor unsafe as file names (mirror.paths.segment_problem), its
-paths fit the length bounds, and it is at most MAX_DEPTH containers deep and MAX_DOC_BYTES
-long; and then, among the items that pass, it does not collide with another one:
+An item is admitted when, on its own, it validates (mirror.models), its name and version
+can be path segments every host serves (mirror.paths.segment_problem), its paths fit the
+length bounds, and it is at most MAX_DEPTH containers deep and MAX_DOC_BYTES long; and then,
+among the items that pass:
 
-- names that are equal under str.casefold share a directory on case-insensitive file
-  systems and buckets: the lexicographically smallest spelling (code point order, so
-  `a/B` beats `a/b`) keeps the name, every version of the other spellings is rejected;
-- the same for versions of one name (`1.0.0-RC1` beats `1.0.0-rc1`); exact duplicates
-  keep the one with the smallest document bytes;
+- exact duplicates (same name and version) keep the one with the smallest document bytes;
 - a server keeps at most MAX_VERSIONS_PER_SERVER versions, the newest by publishedAt.
+
+Spellings that differ only in case (`1.0.0-RC1` and `1.0.0-rc1`) are different rows, as
+upstream keeps them: hosts, buckets and Linux file systems tell them apart. Only a render
+onto a case-insensitive file system must drop one (mirror.paths.CaseFolding).
 
 Winners are chosen by content, never by crawl position, so any crawl order of the same
 items admits the same rows.
@@ -147,36 +147,18 @@ def admit_one(item: Any) -> Row:
 
 def _settle(candidates: list[_Candidate], smallest: Smallest) -> Iterable[tuple[_Candidate, str | None]]:
     """Each candidate with None (admitted) or why it loses to another one."""
-    by_name: dict[str, list[_Candidate]] = defaultdict(list)
+    by_name: dict[str, dict[str, list[_Candidate]]] = defaultdict(lambda: defaultdict(list))
     for candidate in candidates:
-        by_name[paths.fold(candidate.name)].append(candidate)
-    for group in by_name.values():
-        name = min(c.name for c in group)
-        kept: list[_Candidate] = []
-        for candidate in group:
-            if candidate.name == name:
-                kept.append(candidate)
-            else:
-                yield candidate, (f"name {candidate.name!r} collides case-insensitively with {name!r}, "
-                                  "which is kept (the smallest spelling wins)")
+        by_name[candidate.name][candidate.version].append(candidate)
+    for by_version in by_name.values():
         winners = []
-        by_version: dict[str, list[_Candidate]] = defaultdict(list)
-        for candidate in kept:
-            by_version[paths.fold(candidate.version)].append(candidate)
         for same in by_version.values():
-            spelling = min(c.version for c in same)
-            exact = [c for c in same if c.version == spelling]
-            chosen = smallest([c.position for c in exact]) if len(exact) > 1 else exact[0].position
-            winner = next(c for c in exact if c.position == chosen)
+            chosen = smallest([c.position for c in same]) if len(same) > 1 else same[0].position
+            winner = next(c for c in same if c.position == chosen)
             winners.append(winner)
             for candidate in same:
-                if candidate is winner:
-                    continue
-                if candidate.version == winner.version:
+                if candidate is not winner:
                     yield candidate, "duplicate of another entry with the same name and version"
-                else:
-                    yield candidate, (f"version {candidate.version!r} collides case-insensitively with "
-                                      f"{winner.version!r}, which is kept (the smallest spelling wins)")
         newest_first = sorted(winners, key=lambda c: c.newest, reverse=True)
         for index, candidate in enumerate(newest_first):
             if index < MAX_VERSIONS_PER_SERVER:

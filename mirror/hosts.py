@@ -64,6 +64,7 @@ class Profile:
     computes: str | None = None
     index_name: str = paths.DEFAULT_VIEW
     config_template: str | None = None  # server-side configuration; None: everything is in the tree
+    drops_dot_files: bool = False  # its deploy leaves out files and directories named `.*` (but .well-known)
     degradations: tuple[str, ...] = field(default=())
 
     def capabilities(self) -> dict[str, Any]:
@@ -203,8 +204,9 @@ PROFILES: dict[str, Profile] = {
         Profile(name="caddy", description="Caddy 2 (generated site block)", **_FULL,
                 fallback_lookup=True, computes="sidecar", config_template="hosts/Caddyfile"),
         NetlifyProfile(name="netlify", description="Netlify (_redirects, _headers and a Netlify Function in the tree)",
-                       **_FULL, computes="function", degradations=(
-                           "include_deleted is recognised on API paths only as include_deleted=true",)),
+                       **_FULL, computes="function", drops_dot_files=True, degradations=(
+                           "include_deleted is recognised on API paths only as include_deleted=true",
+                           "versions starting with '.' are left out: Netlify's deploy drops dot-files")),
         CloudflarePagesProfile(
             name="cloudflare-pages",
             description="Cloudflare Pages (_redirects, _headers and a _worker.js in the tree)",

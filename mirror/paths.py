@@ -9,6 +9,7 @@ The name's single `/` becomes a directory level: hosts decode `%2F` before looku
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -54,44 +55,60 @@ PROBLEMS = {
                            "configured to reach (host-config --sidecar)"),
 }
 # Stricter than the schema's pattern, like upstream's validator: no leading or trailing
-# dots or dashes, so no `.`/`..` segments and no hidden files.
+# dots or dashes, so no `.`/`..` segments, no hidden files, no `_` in namespaces (PAGES).
 _NAMESPACE = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _SHORT_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 NAME_RE = re.compile(rf"({_NAMESPACE})/({_SHORT_NAME})")
-# Characters a URL path segment may carry unencoded (RFC 3986 pchar), so a version never
-# needs escaping in a file name, a host's rewrite rule or a generated config.
-VERSION_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 CURSOR_RE = re.compile(r"[0-9]{1,3}-[0-9]{1,10}")  # "<page size>-<mark>": names one page file
 
-
-# The mirror's own file and directory names, and Windows device names: a name segment or a
-# version spelled like one (in any case: hosts and buckets may fold case) would overwrite or
-# shadow a file the tree needs, or could not be written on every file system.
-RESERVED_SEGMENTS = frozenset({DEFAULT_VIEW, "index.html", DELETED_VIEW, "latest"})
-WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
-                             *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))})
-MAX_SEGMENT_BYTES = 255  # NAME_MAX of common file systems
+# The mirror's leaf files: a segment spelled exactly like one would be a directory where the
+# tree needs that file (`versions/index.json`, `servers/index.json`, a catalog `index.html`).
+LEAF_FILES = frozenset({DEFAULT_VIEW, "index.html", DELETED_VIEW})
+LATEST = "latest"  # upstream reserves exactly this version: it is the pointer `versions/latest`
+MAX_SEGMENT_BYTES = 255  # NAME_MAX of common file systems (ext4, XFS, APFS, Btrfs)
 MAX_PATH_BYTES = 1000  # S3 keys are <= 1024 bytes; leave room for a short prefix
-_LEAF_NAMES = (DEFAULT_VIEW, "index.html", DELETED_VIEW)
+_UNSERVABLE = re.compile(r"[\x00-\x1f\x7f-\x9f/\ud800-\udfff]")  # C0, DEL, C1, `/`, lone surrogates
 
 
 def fold(text: str) -> str:
-    """The key under which case-insensitive file systems and buckets store `text`."""
-    return text.casefold()
+    """The key under which case-insensitive file systems store `text` (macOS's also ignore
+    Unicode normalization: `é` and `e` + U+0301 are one name there)."""
+    return unicodedata.normalize("NFC", text.casefold())
 
 
 def segment_problem(segment: str) -> str | None:
-    """Why `segment` (decoded, as it will be named on disk) cannot be a path segment, or None."""
-    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
-        return f"segment is longer than {MAX_SEGMENT_BYTES} bytes"
-    if fold(segment) in RESERVED_SEGMENTS:
-        return f"{segment!r} is reserved by the mirror (a file or pointer of the tree, in any case)"
-    if segment.startswith(("_", ".")):
-        return f"{segment!r} starts with '{segment[0]}', which the mirror keeps for its own files"
-    if segment.endswith("."):
-        return f"{segment!r} ends with '.', which Windows drops (it would collide with {segment.rstrip('.')!r})"
-    if segment.split(".", 1)[0].upper() in WINDOWS_DEVICES:
-        return f"{segment!r} is a reserved Windows device name"
+    """Why `segment` (decoded, as it will be named on disk) cannot be a path segment, or None.
+
+    This is the whole rule, for name segments and versions alike; every other string is a
+    file name as it is (UTF-8) and every host answers it for its percent-encoded URL, because
+    nginx, Caddy, `serve`, S3 (through the CloudFront Function) and plain file servers decode
+    the path before the lookup. Refused, each because no host can serve it safely:
+
+    - empty, `.` and `..`: no file, or a step out of the directory;
+    - `/`: a directory level; C0 and C1 control characters and DEL: nginx, Caddy and `serve`
+      refuse them in a path (a NUL ends a C string), and logs and terminals would run them;
+    - lone surrogates: no UTF-8 file name or URL can carry them;
+    - over MAX_SEGMENT_BYTES UTF-8 bytes: the file system's NAME_MAX could not create it;
+    - exactly a leaf file's name (LEAF_FILES): it would be a file and a directory at once.
+
+    A leading `_` or `.` shadows nothing (the mirror's own `_pages`, `_problems` and
+    `.mcp-mirror` sit where no segment goes, and hosts never serve `.mcp-mirror/`), a
+    trailing `.` and Windows device names matter only to Windows, where mcp-mirror does not
+    run (fcntl, symlink swaps), and case is kept: spellings that differ only in case are
+    two segments, and rendering onto a case-insensitive file system skips the later one
+    (`CaseFolding`).
+    """
+    if not segment:
+        return "is empty"
+    if segment in (".", ".."):
+        return f"{segment!r} is a dot segment"
+    if found := _UNSERVABLE.search(segment):
+        what = "'/'" if found.group() == "/" else f"U+{ord(found.group()):04X}"
+        return f"has {what}, which no host serves in a path segment (a slash, control character or lone surrogate)"
+    if (size := len(segment.encode("utf-8"))) > MAX_SEGMENT_BYTES:
+        return f"is {size} UTF-8 bytes, over the file-system limit NAME_MAX of {MAX_SEGMENT_BYTES}"
+    if segment in LEAF_FILES:
+        return f"{segment!r} is reserved by the mirror (the name of a file of the tree)"
     return None
 
 
@@ -109,23 +126,53 @@ def name_problem(name: str) -> str | None:
 
 
 def version_problem(version: str) -> str | None:
-    """Why `version` cannot be a path segment, or None. Anything else is kept verbatim."""
-    if not version:
-        return "version is empty"
-    if len(version) > 255 or len(version.encode("utf-8", "surrogatepass")) > 255:
-        return "version is longer than 255 bytes"
-    if version in (".", ".."):
-        return "version is a dot segment"
-    if not VERSION_RE.fullmatch(version):
-        return "version has characters a URL path segment cannot carry unencoded (space, /, ?, #, %, ...)"
+    """Why `version` cannot be mirrored, or None: upstream's rule (any string but `latest`,
+    no `/`) and `segment_problem`. Anything else is kept verbatim, case and all."""
+    if version == LATEST:
+        return "version 'latest' is reserved (upstream's pointer to the latest version)"
     if problem := segment_problem(version):
         return f"version {problem}"
     return None
 
 
+class CaseFolding:
+    """What rendering onto a case-insensitive file system (macOS's and Windows' defaults) must
+    leave out: two spellings that `fold` together would be one directory there, so of the
+    rows met in (name, version) order, the first spelling (the smallest, in code point order)
+    keeps it and `clash` says why each later one cannot be written. Buckets and Linux file
+    systems keep both, so this is used only where a probe found folding."""
+
+    _OWN = {fold(leaf): leaf for leaf in (*LEAF_FILES, LATEST)}  # what a versions directory holds
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._name = ""
+        self._versions: dict[str, str] = {}
+
+    def clash(self, name: str, version: str) -> str | None:
+        for segment in name.split("/"):
+            if (own := self._OWN.get(fold(segment))) is not None and own != LATEST:
+                return f"name segment {segment!r} and the mirror's own {own!r} are one name on this " \
+                       "case-insensitive output file system"
+        kept = self._names.setdefault(fold(name), name)
+        if kept != name:
+            return f"name {name!r} and {kept!r} are one directory on this case-insensitive output file " \
+                   f"system; {kept!r} is kept (the smallest spelling)"
+        if name != self._name:
+            self._name, self._versions = name, dict(self._OWN)
+        kept = self._versions.setdefault(fold(version), version)
+        if kept == version:
+            return None
+        if self._OWN.get(fold(version)) == kept:
+            return f"version {version!r} and the mirror's own {kept!r} are one name on this case-insensitive " \
+                   "output file system"
+        return f"versions {version!r} and {kept!r} of {name!r} are one directory on this case-insensitive output " \
+               f"file system; {kept!r} is kept (the smallest spelling)"
+
+
 def path_problem(name: str, version: str) -> str | None:
     """Why the longest file a (name, version) gets would be too long a path or key, or None."""
-    longest = max(len(str(view_file(version_dir(name, version), index=leaf)).encode()) for leaf in _LEAF_NAMES)
+    longest = max(len(str(view_file(version_dir(name, version), index=leaf)).encode()) for leaf in LEAF_FILES)
     if longest > MAX_PATH_BYTES:
         return f"its files would have {longest}-byte paths, over the {MAX_PATH_BYTES}-byte bound"
     return None
@@ -159,7 +206,7 @@ def version_dir(name: str, version: str) -> str:
 
 
 def latest_dir(name: str) -> str:
-    return f"{API}/servers/{name}/versions/latest"
+    return f"{API}/servers/{name}/versions/{LATEST}"
 
 
 def cursor(size: int, mark: int) -> str:

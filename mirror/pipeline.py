@@ -120,6 +120,7 @@ def render(settings: Settings, *, snapshot_id: int | None = None, progress: Prog
         snapshot = store.ok_snapshot(snapshot_id)
         site, rows = curator.site(store, snapshot, base_url=settings.base_url, profile=profile)
         with local_target(settings) as target:
+            site.folding = target.folds_names
             published = publish(site, target, progress=progress)
     return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped,
                         curation=rows.report if curator.active else None, collisions=rows.collisions)

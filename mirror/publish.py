@@ -24,6 +24,8 @@ import re
 import shutil
 import stat
 import sys
+import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +311,19 @@ def _record(entry: Entry, data: bytes) -> Record:
 # -- the local directory target -------------------------------------------------
 
 
+def folds_names(directory: Path) -> bool:
+    """Whether `directory`'s file system takes two spellings of a name for one file: case
+    (the defaults of macOS and Windows) or Unicode normalization (macOS). Probed with a file
+    of our own, since a volume's settings, not its platform, decide."""
+    fd, probe = tempfile.mkstemp(prefix=".probe-case-\u00e9-", dir=directory)
+    os.close(fd)
+    try:
+        name = Path(probe).name
+        return any(os.path.exists(directory / twin) for twin in (name.upper(), unicodedata.normalize("NFD", name)))
+    finally:
+        os.unlink(probe)
+
+
 class LocalTarget:
     """`out` is a symlink to `.<out>.generations/gNNNNNN`, swapped with one rename."""
 
@@ -321,6 +336,7 @@ class LocalTarget:
         self.warnings: list[str] = []
         self._lock: int | None = None
         self._current: Path | None = None  # the served generation, read once the lock is held
+        self.folds_names = False  # whether the output's file system takes two spellings for one name
 
     def __str__(self) -> str:
         return str(self.out)
@@ -350,6 +366,7 @@ class LocalTarget:
         except BlockingIOError:
             raise RenderError(f"another mcp-mirror is publishing to {self.out}",
                               hint="wait for it to finish, or check for a stuck process") from None
+        self.folds_names = folds_names(self.store)
         for stale in self.store.glob(".staging-*"):  # left by a killed run
             shutil.rmtree(stale, ignore_errors=True)
         self._adopt_plain_directory()

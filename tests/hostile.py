@@ -27,13 +27,17 @@ SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BIDI = "evil\u202etxt.exe \u2066isolate\u2069 \u200bzero-width"
 CONTROL = "bell\x07 nul\x00 esc\x1b[31m red\x1b[0m cr\r lf\n del\x7f"
 DEVICE_NAMES = ("CON", "prn", "Aux", "nul.txt", "COM1", "com9.tar.gz", "LPT1", "lpt9", "CONOUT$")
-RESERVED_VERSIONS = ("index.json", "INDEX.JSON", "index.html", "Index.Html", "include-deleted.json", "latest",
-                     "Latest", "LATEST", "_pages", "_x", ".hidden", "1.0.", *DEVICE_NAMES)
+RESERVED_VERSIONS = ("index.json", "index.html", "include-deleted.json", "latest")
+# Spelled like the tree's files in another case, hidden, Windows devices: plain segments on
+# every host (a case-insensitive output skips what folds together, mirror.paths.CaseFolding).
+LOOKALIKE_VERSIONS = ("INDEX.JSON", "Index.Html", "Include-Deleted.JSON", "Latest", "LATEST", "_pages", "_x",
+                      ".hidden", "1.0.", *DEVICE_NAMES)
 TRAVERSAL_NAMES = ("../..", "a/..", "%2e%2e/x", f"{NS}/%2e%2e", "../etc/passwd", "/etc/passwd", f"{NS}/x/../../y",
                    f"{NS}/..", f"{NS}/x\\..\\..", f"{NS}/\u2024\u2024", f"{NS}/x\u2215y", "..%2f..%2fetc/passwd",
                    f"{NS}/x\x00", f"{NS}/evil\u202e", "C:/Windows", f"{NS}/ x")
-TRAVERSAL_VERSIONS = ("..", ".", "../../etc", "%2e%2e", "..%2F..", "1/../../x", "..\\..", "1\x00", "1\u202e0", "1 0",
-                      "1?x=1", "1#x", "")
+TRAVERSAL_VERSIONS = ("..", ".", "../../etc", "1/../../x", "1\x00", "1\x1b[2J", "1\x85", "")
+# What looks like a traversal or a URL's syntax once decoded is one literal segment: hosts decode once.
+LITERAL_VERSIONS = ("%2e%2e", "..%2F..", "..\\..", "1\u202e0", "1 0", "1?x=1", "1#x", "%00", "...")
 # Markup and URLs that run script in a browser if a page lets them through unescaped, each
 # calling alert() so tests/test_browser.py sees it fire: text that breaks out of an element,
 # an attribute or a script block, and URLs a browser still runs (tab inside, entity, case).
@@ -47,9 +51,10 @@ BROWSER_URLS = ("javascript:alert(1)", "java\tscript:alert(1)", "jav&#x09;ascrip
 # Versions are URL path segments, and a segment may still spell a script URL or an attribute break.
 BROWSER_VERSIONS = ("javascript:alert(1)", "1'-alert(1)-'", "1&lt;svg&Tab;onload=alert(1)&gt;",
                     "1'onmouseover='alert(1)")
-RESERVED_NAMES = ("index.json/x", "INDEX.json/x", "index.html/x", "include-deleted.json/x", "latest/x", "Latest/x",
-                  f"{NS}/latest", f"{NS}/index.json", f"{NS}/Include-Deleted.json", "con/x", f"{NS}/aux",
-                  f"{NS}/com1.x", f"{NS}/LPT3", "_pages/x")
+RESERVED_NAMES = ("index.json/x", "index.html/x", "include-deleted.json/x", f"{NS}/index.json", f"{NS}/index.html",
+                  "_pages/x")
+LOOKALIKE_NAMES = ("INDEX.json/x", "latest/x", "Latest/x", f"{NS}/latest", f"{NS}/Include-Deleted.json", "con/x",
+                   f"{NS}/aux", f"{NS}/com1.x", f"{NS}/LPT3")
 
 
 @dataclass(frozen=True)
@@ -131,38 +136,44 @@ def _paths() -> Iterator[HostileCase]:
     for n, version in enumerate(TRAVERSAL_VERSIONS):
         yield _rejected(f"traversal-version-{n}", item(f"{NS}/traversal", version, latest=True),
                         "a version that is not one plain segment could climb out of the tree", "server.version")
+    for n, version in enumerate(LITERAL_VERSIONS):
+        yield _admitted(f"literal-version-{n}", item(f"{NS}/literal", version),
+                        "one literal segment on disk, which hosts answer for its percent-encoded URL")
     for n, version in enumerate(RESERVED_VERSIONS):
         yield _rejected(f"reserved-version-{n}", item(f"{NS}/reserved", version),
-                        "a version spelled like a file, pointer or device of the tree", "server.version")
+                        "a version spelled exactly like a file or the latest pointer of the tree", "server.version")
+    for n, version in enumerate(LOOKALIKE_VERSIONS):
+        yield _admitted(f"lookalike-version-{n}", item(f"{NS}/reserved", version),
+                        "the tree's names in another case, hidden-looking or Windows devices shadow nothing")
     yield _admitted("reserved-sibling", item(f"{NS}/deleted-sibling", "1.0.0", status="deleted", latest=True),
                     "the deleted version beside which include-deleted.json would clash")
     yield _rejected("reserved-beside-deleted", item(f"{NS}/deleted-sibling", "include-deleted.json"),
                     "would overwrite the deleted sibling's view file", "reserved")
     for n, name in enumerate(RESERVED_NAMES):
         yield _rejected(f"reserved-name-{n}", item(name, "1.0.0", latest=True),
-                        "a name segment spelled like a file, pointer or device of the tree", "server.name")
+                        "a name segment spelled exactly like a file of the tree", "server.name")
+    for n, name in enumerate(LOOKALIKE_NAMES):
+        yield _admitted(f"lookalike-name-{n}", item(name, "1.0.0", latest=True),
+                        "the tree's names in another case, `latest` or Windows devices shadow nothing")
 
 
 def _collisions() -> Iterator[HostileCase]:
-    yield _admitted("case-name-winner", item("a/B", "1.0.0", latest=True), "'a/B' < 'a/b': the smallest spelling")
-    yield _rejected("case-name-loser", item("a/b", "1.0.0", latest=True),
-                    "same directory as a/B on a case-insensitive file system", "collides case-insensitively with 'a/B'")
-    for spelling, expect in (("CASE", "admitted"), ("Case", "rejected"), ("case", "rejected")):
+    """Spellings that differ only in case are kept: every host tells them apart."""
+    yield _admitted("case-name-upper", item("a/B", "1.0.0", latest=True), "'a/B' and 'a/b' are two servers")
+    yield _admitted("case-name-lower", item("a/b", "1.0.0", latest=True), "'a/B' and 'a/b' are two servers")
+    for spelling in ("CASE", "Case", "case"):
         for version in ("1.0.0", "2.0.0"):
-            yield HostileCase(f"case-three-{spelling}-{version}", item(f"{NS}/{spelling}", version), expect,
-                              "three spellings of one name: every version of the losers goes",
-                              f"collides case-insensitively with '{NS}/CASE'" if expect == "rejected" else "")
-    yield _admitted("case-version-winner", item(f"{NS}/rc", "1.0.0-RC1"), "'1.0.0-RC1' < '1.0.0-rc1'")
-    yield _rejected("case-version-loser", item(f"{NS}/rc", "1.0.0-rc1", latest=True),
-                    "same file as 1.0.0-RC1 on a case-insensitive bucket",
-                    "collides case-insensitively with '1.0.0-RC1'")
-    yield _rejected("case-latest", item(f"{NS}/pointer", "Latest", latest=True),
-                    "would be the versions/latest pointer on a case-insensitive file system", "reserved")
+            yield _admitted(f"case-three-{spelling}-{version}", item(f"{NS}/{spelling}", version),
+                            "three spellings of one name, each with its versions")
+    yield _admitted("case-version-upper", item(f"{NS}/rc", "1.0.0-RC1"), "'1.0.0-RC1' and '1.0.0-rc1' are two")
+    yield _admitted("case-version-lower", item(f"{NS}/rc", "1.0.0-rc1", latest=True), "both versions are kept")
+    yield _admitted("case-latest", item(f"{NS}/pointer", "Latest", latest=True),
+                    "upstream reserves exactly 'latest'; 'Latest' is its own directory beside the pointer")
     yield _admitted("case-latest-sibling", item(f"{NS}/pointer", "1.0.0"), "the server keeps its other versions")
     yield _rejected("case-invalid-spelling", item(f"{NS}/Claim", "index.json", latest=True),
                     "a rejected entry claims no spelling", "reserved")
     yield _admitted("case-valid-spelling", item(f"{NS}/claim", "1.0.0", latest=True),
-                    "the only valid spelling of its name, though a rejected one sorts first")
+                    "a spelling of its name in another case was rejected for its version")
 
 
 def _injection() -> Iterator[HostileCase]:
@@ -257,7 +268,7 @@ def _bounds() -> Iterator[HostileCase]:
     # item (1) > server (2) > x_unknown (3...): 62 levels inside it make 64 in all.
     yield _admitted("deep-64", item(f"{NS}/deep-ok", "1.0.0", x_unknown=nested(62)), "exactly at the depth bound")
     yield _rejected("deep-65", item(f"{NS}/deep-over", "1.0.0", x_unknown=nested(63)), "one past it", "levels deep")
-    yield _rejected("long-version", item(f"{NS}/long", "1." + "0" * 254), "a 256-byte file name", "255 bytes")
+    yield _rejected("long-version", item(f"{NS}/long", "1." + "0" * 254), "a 256-byte file name", "NAME_MAX")
     yield _admitted("long-ok", item(f"{NS}/long", "1." + "0" * 253), "a 255-byte file name")
     yield _admitted("long-name", item(f"{NS}/" + "n" * (200 - len(NS) - 1), "1.0.0"), "a 200-character name")
     yield _rejected("too-long-name", item(f"{NS}/" + "n" * (201 - len(NS) - 1), "1.0.0"), "201 characters",

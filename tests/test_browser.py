@@ -78,7 +78,7 @@ for _case in ADMITTED:
 # static serves the same bytes, so one opens them all and the others the first.
 INJECTED = sorted({case.key[0] for case in ADMITTED if case.id.startswith(("browser-", "script", "url-scheme"))})
 # publish.py writes the manifest as it is, not through StaticProfile.document: the paths it
-# lists carry upstream versions, whose `&` (VERSION_RE allows it) reaches text/html raw.
+# lists carry upstream versions, whose `&` (any character but `/` may be in one) reaches text/html raw.
 RAW_AMPERSAND = {paths.manifest_file("index.html")}
 SERVED_PROFILES = [name for name in hosts.PROFILES if name != "static"]
 

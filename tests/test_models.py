@@ -16,9 +16,9 @@ def test_optional_fields_may_be_missing_and_the_document_stays_as_sent():
 
 @pytest.mark.parametrize(("field", "value", "where"), [
     ("name", "index.json/x", "server.name"),
-    ("name", "a/LATEST", "server.name"),
-    ("version", "Index.HTML", "server.version"),
-    ("version", "nul.1", "server.version"),
+    ("name", "a/index.html", "server.name"),
+    ("version", "index.html", "server.version"),
+    ("version", "include-deleted.json", "server.version"),
     ("version", "latest", "server.version"),
 ])
 def test_identity_validators_refuse_reserved_names(field, value, where):

@@ -67,6 +67,7 @@ class Site:
         # is the same bytes. "" when the rows' fingerprint is not known.
         self.content_key = digest(self.context, str(self.content.id), fingerprint) if fingerprint else ""
         self._api = ApiProducer(profile)
+        self.folding = False  # set where the output's file system folds case (LocalTarget.folds_names)
 
     def entries(self) -> Iterator[Entry]:
         """Every file but the state document, in write order."""
@@ -81,7 +82,7 @@ class Site:
         yield from self.profile.closing_entries(ledger)
 
     def _entries(self) -> Iterator[Entry]:
-        self._api = ApiProducer(self.profile)  # counts and pointers are made afresh by each pass
+        self._api = ApiProducer(self.profile, folding=self.folding)  # counts and pointers afresh each pass
         pages = catalog.CatalogProducer(base_url=self.base_url, index_name=self.profile.index_name,
                                         skip=lambda row: row.key in self._api._skip)
         yield from self._api.documents(self.rows())

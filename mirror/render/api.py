@@ -107,8 +107,10 @@ def _served(doc: bytes) -> bytes:
 
 
 class ApiProducer:
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, *, folding: bool = False) -> None:
         self.profile = profile
+        # on a case-insensitive output, the later of two spellings that fold together is skipped
+        self._folding = paths.CaseFolding() if folding else None
         self.counts = Counts()
         self.summaries: list[ServerSummary] = []
         self._latest: list[tuple[str, Row | None, Row | None]] = []  # name, default view, deleted view
@@ -123,15 +125,26 @@ class ApiProducer:
         return self.profile.document(served_item(row))
 
     def _renderable(self, row: Row) -> bool:
-        """Whether the row can be served; one that cannot is left out everywhere and
-        reported, so it never stops a build (admission already refuses what it knows)."""
+        """Whether the row can be served (and, on a case-insensitive output, written beside
+        the rows before it); one that cannot is left out everywhere and reported, so it never
+        stops a build (admission already refuses what it knows)."""
         try:
             self._item(row)
         except Exception as exc:  # noqa: BLE001 (any failure on one row skips that row only)
             self.skipped.append(Skipped(row.name, row.version, f"{type(exc).__name__}: {exc}"[:300]))
             self._skip.add(row.key)
             return False
+        if (why := self._unwritable(row)) is not None:
+            self.skipped.append(Skipped(row.name, row.version, why))
+            self._skip.add(row.key)
+            return False
         return True
+
+    def _unwritable(self, row: Row) -> str | None:
+        """Why this output cannot hold a row that every host could serve, or None."""
+        if self.profile.drops_dot_files and row.version.startswith("."):
+            return f"version {row.version!r} starts with '.': the {self.profile.name} deploy leaves out dot-files"
+        return self._folding.clash(row.name, row.version) if self._folding is not None else None
 
     def _doc(self, path: str, row: Row, kind: Kind = Kind.DOCUMENT) -> Entry:
         return Entry(path, kind, JSON, lambda: self._item(row), source=row.hash)

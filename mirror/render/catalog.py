@@ -389,6 +389,9 @@ class CatalogProducer:
     def server_pages(self, rows: Iterable[Row], *, known: set[str]) -> Iterator[Entry]:
         """One page per listed server (`known`: those with a visible latest version; a
         server deleted upstream has none), made as its rows arrive."""
+        namespace_pages: dict[str, str] = {}  # named as list_pages names them: the first spelling of each fold
+        for listed in sorted(known):
+            namespace_pages.setdefault(paths.fold(listed.split("/", 1)[0]), listed.split("/", 1)[0])
         for name, group in groupby(rows, key=lambda row: row.name):
             if name not in known:
                 for _ in group:
@@ -399,12 +402,14 @@ class CatalogProducer:
             if shown is None:
                 continue
             directory = paths.catalog_server_dir(name)
-            source = digest(templates_digest(), directory, *(row.hash for row in versions))
+            # the namespace's page: `io.github.a/x` links to `io.github.A`'s when both are listed
+            page = namespace_pages[paths.fold(name.split("/", 1)[0])]
+            source = digest(templates_digest(), directory, page, *(row.hash for row in versions))
             yield Entry(paths.catalog_page_file(directory), Kind.LIST, HTML,
-                        partial(self._server_page, name, versions, shown, directory), cache=Cache.HTML,
+                        partial(self._server_page, name, versions, shown, directory, page), cache=Cache.HTML,
                         source=source)
 
-    def _server_page(self, name: str, versions: list[Row], shown: Row, directory: str) -> bytes:
+    def _server_page(self, name: str, versions: list[Row], shown: Row, directory: str, namespace_page: str) -> bytes:
         server = server_view(name, versions, shown, here=directory,
                              json_dir=lambda version: self._json_dir(name, version))
         api_slash = self.index_name == "index.html"
@@ -415,7 +420,8 @@ class CatalogProducer:
             server["json"] = server["json"].rstrip("/")
         namespace = name.split("/", 1)[0]
         return render_template("catalog/server.html", **self._context(
-            directory, server=server, namespace=namespace, title=server["title"] or name)).encode()
+            directory, server=server, namespace=namespace, namespace_page=namespace_page,
+            title=server["title"] or name)).encode()
 
     # -- lists: changes, feed, search index --------------------------------------
 
