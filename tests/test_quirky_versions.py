@@ -273,3 +273,32 @@ def test_netlify_leaves_out_what_its_deploy_would_drop(built):
 def test_the_probe_finds_this_file_system_case_sensitive_and_leaves_nothing(tmp_path):
     assert publish.folds_names(tmp_path) is False
     assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def upstream_of_the_mirrored() -> Iterator[httpx.Client]:
+    """The fixture upstream holding the rows the mirror keeps (the rejected ones aside)."""
+    kept = [entry for entry in entries() if entry["server"]["version"] not in REJECTED]
+    with FakeUpstream(kept) as upstream, httpx.Client(base_url=upstream.url, timeout=10) as client:
+        yield client
+
+
+# (Caddy under a prefix proxies the list to a sidecar serving a tree rendered for the root
+# here; a real deploy renders for the prefix: tests/test_conformance_queries.py walks that.)
+@pytest.mark.parametrize("kind", ["serve", "nginx", "caddy", "nginx-prefix"])
+def test_list_walks_over_quirky_versions_are_upstreams_byte_for_byte(clients, upstream_of_the_mirrored, kind):
+    """Code-point order (an emoji sorts after U+E000..U+FFFF, as PostgreSQL's C collation puts
+    it), cursors carrying `%`, `+`, `?`, `#` and quotes, and exact versions."""
+    client, upstream = clients[kind], upstream_of_the_mirrored
+    queries = [f"limit={limit}{extra}" for limit in (1, 7, 30)
+               for extra in ("", "&include_deleted=true", "&version=latest", "&search=QUIRKY")]
+    queries += [f"version={quote(version, safe='')}&include_deleted=true" for version in MIRRORED]
+    for query in queries:
+        url = f"/v0.1/servers?{query}"
+        while True:
+            got, expected = client.get(url), upstream.get(url)
+            assert (got.status_code, got.content) == (expected.status_code, expected.content), (kind, url)
+            cursor = expected.json()["metadata"].get("nextCursor")
+            if not cursor:
+                break
+            url = f"/v0.1/servers?{query}&cursor={quote(cursor, safe='')}"
