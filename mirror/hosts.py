@@ -292,7 +292,6 @@ def host_config(name: str, *, out: Path, base_url: str, sidecar: str | None = DE
 
 
 def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: str = "") -> dict[str, Any]:
-    limits_by_size = {size: [n for n in range(1, 101) if routes.page_size(n) == size] for size in paths.PAGE_SIZES}
     return {
         "version": __version__,
         "site_address": site_address,
@@ -303,10 +302,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "page_headers": PAGE_HEADERS,
         "nginx_headers": _nginx_headers,
         "preflight_max_age": PREFLIGHT_MAX_AGE,
-        "chains": {name: flags for name, flags in paths.CHAINS.items()},
-        "page_sizes": paths.PAGE_SIZES,
         "default_size": paths.DEFAULT_PAGE_SIZE,
-        "limits_by_size": limits_by_size,
         "true_values": sorted(routes.TRUE),
         "false_values": sorted(routes.FALSE),
         "problems": {slug: orjson.dumps(paths.problem_body(slug)).decode() for slug in paths.PROBLEMS},

@@ -24,6 +24,7 @@ TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 LIMIT_RE = re.compile(r"[1-9][0-9]?|100")
 INTEGER_RE = re.compile(r"[+-]?[0-9]+")  # what upstream's query binding reads as an integer
+INT64 = 2**63  # Go's strconv.ParseInt(…, 64): a longer integer is no integer to Huma
 RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.IGNORECASE | re.ASCII)
 
 
@@ -99,9 +100,6 @@ def resolve_list(query: Mapping[str, str]) -> Answer:
         return _problem("bad-cursor", 400)
     chain = chain_name(latest=version == "latest", with_deleted=with_deleted)
     return Answer(200, (paths.page_file(chain, token),), fallback=problem_file("bad-cursor"), fallback_status=400)
-
-
-INT64 = 2**63  # Go's strconv.ParseInt(…, 64): a longer integer is no integer to Huma
 
 
 def compute_list(query: Mapping[str, str]) -> Answer:
