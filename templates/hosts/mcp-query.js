@@ -421,6 +421,11 @@ export const config = { path: {{ function_paths | tojson }}, preferStatic: false
 {% elif host == "cloudflare" %}
 // Cloudflare Pages in advanced mode: _routes.json sends only the list paths here; the
 // static assets (with _redirects and _headers) answer everything else.
+
+// Pages bundles _worker.js with esbuild, which fails on any require() of a module it cannot
+// find, even in a function never called: the nginx wrapper's require("fs") names this instead.
+function require(name) { throw new Error(name + " cannot be loaded in a Cloudflare worker"); }
+
 export default {
   fetch: function (request, env) {
     return edge(request, function (url, headers) { return env.ASSETS.fetch(new Request(url, { headers: headers })); });
