@@ -6,10 +6,12 @@ DEMO_PORT ?= 8000
 UPSTREAM_PORT ?= 8765
 GALLERY := $(VENV)/vscode-gallery
 GALLERY_FILES := tests/vscode_gallery/package.json tests/vscode_gallery/package-lock.json
+FUNCTIONS := $(VENV)/functions
+FUNCTIONS_FILES := tests/functions/package.json tests/functions/package-lock.json
 
 .PHONY: install system-deps lint test demo bench clean golden
 
-install: $(VENV)/.installed $(GALLERY)/node_modules/.installed
+install: $(VENV)/.installed $(GALLERY)/node_modules/.installed $(FUNCTIONS)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +30,15 @@ $(GALLERY)/node_modules/.installed: $(GALLERY_FILES) | $(VENV)/.installed
 		mkdir -p $(GALLERY) && cp $(GALLERY_FILES) $(GALLERY)/ && \
 		npm ci --silent --no-audit --no-fund --prefix $(GALLERY) && touch $@; \
 	else echo "npm not found: tests/test_vscode_gallery.py needs node and npm (apt-get install nodejs npm)" >&2; fi
+
+# The hosts' own local runtimes, pinned by the lock file, for tests/test_functions.py: wrangler
+# (Cloudflare Pages, workerd) and netlify-cli (Netlify Functions). About 600 MB; npm skips
+# install scripts, which neither needs (workerd and esbuild come as platform packages).
+$(FUNCTIONS)/node_modules/.installed: $(FUNCTIONS_FILES) | $(VENV)/.installed
+	@if command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(FUNCTIONS) && cp $(FUNCTIONS_FILES) $(FUNCTIONS)/ && \
+		npm ci --silent --no-audit --no-fund --prefix $(FUNCTIONS) && touch $@; \
+	else echo "npm not found: tests/test_functions.py needs node and npm (apt-get install nodejs npm)" >&2; fi
 
 # The conformance tests run a real nginx and a real Caddy, the browser tests a headless
 # Chromium through chromedriver. As root (CI, containers) they are installed from apt
