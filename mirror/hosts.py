@@ -206,6 +206,8 @@ PROFILES: dict[str, Profile] = {
         NetlifyProfile(name="netlify", description="Netlify (_redirects, _headers and a Netlify Function in the tree)",
                        **_FULL, computes="function", drops_dot_files=True, degradations=(
                            "include_deleted is recognised on API paths only as include_deleted=true",
+                           "an unknown server or version of a known path shape answers Netlify's 404 page, "
+                           "not a problem body",
                            "versions starting with '.' are left out: Netlify's deploy drops dot-files")),
         CloudflarePagesProfile(
             name="cloudflare-pages",
@@ -213,7 +215,7 @@ PROFILES: dict[str, Profile] = {
             **_FULL, computes="function",
             degradations=("include_deleted is ignored on API paths other than /v0.1/servers (Pages' _redirects "
                           "cannot match a query string): deleted versions answer 404 there",
-                          "unknown servers answer 404 with a problem body typed application/json")),
+                          "unknown servers answer 404 with a problem body typed text/html (Pages' 404.html)")),
         S3Profile(
             name="s3", description="S3 or R2 behind CloudFront (object manifest in the tree, CloudFront Function)",
             **_FULL, config_template="hosts/cloudfront.js", degradations=(
