@@ -346,6 +346,7 @@ function answerFetching(rawQuery, fetchText, fetchIndex) {
   });
 }
 
+{% if host == "njs" %}
 // -- nginx (njs): js_content, reading the tree under $document_root ----------------------
 
 function latin1(buffer) {
@@ -365,6 +366,7 @@ function nginx(r) {
   r.headersOut["Content-Type"] = answer.type || CONFIG.problemType;
   r.return(answer.status, answer.body);
 }
+{% endif %}
 
 // -- fetch-style hosts: the Netlify Function, Cloudflare Pages' _worker.js ---------------
 
@@ -429,10 +431,6 @@ export const config = { path: {{ function_paths | tojson }}, preferStatic: false
 {% elif host == "cloudflare" %}
 // Cloudflare Pages in advanced mode: _routes.json sends only the list paths here; the
 // static assets (with _redirects and _headers) answer everything else.
-
-// Pages bundles _worker.js with esbuild, which fails on any require() of a module it cannot
-// find, even in a function never called: the nginx wrapper's require("fs") names this instead.
-function require(name) { throw new Error(name + " cannot be loaded in a Cloudflare worker"); }
 
 export default {
   fetch: function (request, env) {

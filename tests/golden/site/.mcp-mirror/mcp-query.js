@@ -375,6 +375,14 @@ function respond(status, type, body, extra) {
   return new Response(body, { status: status, headers: headers });
 }
 
+function segment(text) {
+  // a path segment as a client sends it: what a segment may hold literally (a version's "+")
+  // stays, as netlify dev reads a file named with "+" only when it is sent so
+  return encodeURIComponent(text).replace(/%(2B|3A|40|24|26|2C|3B|3D)/g, function (escape) {
+    return decodeURIComponent(escape);
+  });
+}
+
 function edge(request, fetchAsset) {
   // `fetchAsset(url, headers)` resolves to the static asset's Response. Tree paths are asked
   // from the deploy's root, each segment percent-encoded as a client would send it.
@@ -387,7 +395,7 @@ function edge(request, fetchAsset) {
       '{"title":"Method Not Allowed","status":405,"detail":"Read-only mirror: GET, HEAD and OPTIONS only"}'));
   }
   function asset(rel, headers) {
-    var path = "/" + rel.split("/").map(encodeURIComponent).join("/");
+    var path = "/" + rel.split("/").map(segment).join("/");
     return fetchAsset(new URL(path, url).toString(), headers || {});
   }
   function fetchText(rel) {
