@@ -58,6 +58,7 @@ class Profile:
     headers: bool  # CORS, Content-Type, nosniff, Cache-Control
     problem_404: bool  # unknown server: 404 with a problem+json body
     fallback_lookup: bool = False  # can try a second file when the first is missing (try_files)
+    deleted_on_paths: bool = True  # routes ?include_deleted=true on API paths other than the list
     # How the host computes GET /v0.1/servers from the rows index (mirror.query): "njs",
     # "sidecar" (proxied to `mcp-mirror serve`), "function" (the host's functions), or None:
     # pre-rendered page chains, where search and exact versions are a 400 problem.
@@ -89,6 +90,14 @@ class Profile:
     def closing_entries(self, ledger: Iterable[tuple[str, str, Cache]]) -> Iterator[Entry]:
         """Files made from the list of every other entry (path, media type, cache class)."""
         return iter(())
+
+    @property
+    def every_deleted_view(self) -> bool:
+        """Whether every document needs its `include-deleted.json` twin: a host that routes
+        `?include_deleted=true` to it but cannot fall back to `index.json` when it is missing.
+        Otherwise a twin is written only where it differs (a deleted row's document, a list
+        that gains rows), which is also what the list engine reads for deleted rows."""
+        return self.query_routing and self.deleted_on_paths and not self.fallback_lookup
 
     @property
     def paged(self) -> bool:
@@ -212,7 +221,7 @@ PROFILES: dict[str, Profile] = {
         CloudflarePagesProfile(
             name="cloudflare-pages",
             description="Cloudflare Pages (_redirects, _headers and a _worker.js in the tree)",
-            **_FULL, computes="function",
+            **_FULL, computes="function", deleted_on_paths=False,
             degradations=("include_deleted is ignored on API paths other than /v0.1/servers (Pages' _redirects "
                           "cannot match a query string): deleted versions answer 404 there",
                           "unknown servers answer 404 with a problem body typed text/html (Pages' 404.html)")),

@@ -154,7 +154,7 @@ class ApiProducer:
     def documents(self, rows: Iterable[Row]) -> Iterator[Entry]:
         """Every version's document (and its include-deleted view where the host routes it)."""
         profile, index = self.profile, self.profile.index_name
-        deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
+        deleted_views, dedupe = profile.query_routing, not profile.every_deleted_view
         counts = self.counts
         for name, group in groupby(rows, key=lambda row: row.name):
             versions = [row for row in group if self._renderable(row)]
@@ -187,7 +187,7 @@ class ApiProducer:
         cannot compute it from the rows index: the page chains, or one page for hosts that
         cannot route a cursor. Each row's served bytes are made once, for all its lists."""
         profile, index = self.profile, self.profile.index_name
-        deleted_views, dedupe = profile.query_routing, profile.fallback_lookup
+        deleted_views, dedupe = profile.query_routing, not profile.every_deleted_view
         paged = not profile.computes
         chains = _Chains(self) if profile.paged else None
         single: list[Listed] = []
@@ -236,7 +236,7 @@ class ApiProducer:
     def pointers(self) -> Iterator[Entry]:
         """`versions/latest` of every server, and the first page for path-only clients."""
         index, deleted_views = self.profile.index_name, self.profile.query_routing
-        dedupe = self.profile.fallback_lookup
+        dedupe = not self.profile.every_deleted_view
         for name, shown, with_deleted in self._latest:
             directory = paths.latest_dir(name)
             if shown is not None:
