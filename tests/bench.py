@@ -42,6 +42,7 @@ TMPFS = Path("/dev/shm")
 # The bench upstream is local: the crawl is measured at full speed, not at the request rate
 # kept for the real registry (--rate).
 UNPACED = ("--rate", "1000000000")
+PROFILES = ("nginx", "caddy", "netlify", "cloudflare-pages", "s3", "static")
 
 
 # -- one measured stage, in a fresh process --------------------------------------------
@@ -164,7 +165,7 @@ def line(label: str, value: str, note: str = "") -> None:
     print(f"  {label:44} {value:>22}  {note}")
 
 
-def measure_trees(size: int, workdir: Path) -> None:
+def measure_trees(size: int, workdir: Path, profiles: tuple[str, ...] = PROFILES) -> None:
     """Only the trees per profile and the S3 keys a 1% change rewrites (`--trees-only`)."""
     entries = synthetic_registry(size)
     row_bytes = sum(len(orjson.dumps(e)) for e in entries)
@@ -174,10 +175,11 @@ def measure_trees(size: int, workdir: Path) -> None:
     disk.mkdir()
     with upstream(entries, workdir) as url:
         stage("crawl", "--upstream", url, "--db", str(disk / "a.duckdb"), *UNPACED)
-    profile_trees(disk, row_bytes, size)
-    changed = len(change_one_percent(entries, round_=0))
-    with upstream(entries, workdir) as url:
-        s3_rewrites(url, disk, changed)
+    profile_trees(disk, row_bytes, size, profiles)
+    if "s3" in profiles:
+        changed = len(change_one_percent(entries, round_=0))
+        with upstream(entries, workdir) as url:
+            s3_rewrites(url, disk, changed)
 
 
 def measure(size: int, workdir: Path, *, syncs: int) -> None:
@@ -230,13 +232,10 @@ def measure(size: int, workdir: Path, *, syncs: int) -> None:
         shutil.rmtree(shm, ignore_errors=True)
 
 
-PROFILES = ("nginx", "caddy", "netlify", "cloudflare-pages", "s3", "static")
-
-
-def profile_trees(disk: Path, row_bytes: int, versions: int) -> None:
+def profile_trees(disk: Path, row_bytes: int, versions: int, profiles: tuple[str, ...] = PROFILES) -> None:
     """The tree each host profile gets from the same snapshot: hosts that compute the list
     endpoint carry no page chains; S3 (behind a CloudFront Function) carries them."""
-    for profile in PROFILES:
+    for profile in profiles:
         out = disk / f"tree-{profile}"
         stage("render", "--db", str(disk / "a.duckdb"), "--base-url", "https://mirror.example", "--profile", profile,
               "--out", str(out))
@@ -431,6 +430,7 @@ def main() -> None:
     parser.add_argument("--catalog", type=int, default=20_000, help="servers for the catalog figures (0: skip)")
     parser.add_argument("--trees-only", action="store_true",
                         help="only the tree per host profile and the S3 keys a 1%% change rewrites")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="host profiles for --trees-only")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s)]
     print(f"mcp-mirror bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, "
@@ -438,7 +438,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         for size in sizes:
             if args.trees_only:
-                measure_trees(size, Path(tmp))
+                measure_trees(size, Path(tmp), tuple(p for p in args.profiles.split(",") if p))
             else:
                 measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
         if args.catalog and not args.trees_only:
