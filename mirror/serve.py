@@ -14,11 +14,12 @@ import hashlib
 import io
 import os
 import re
+import resource
 import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -97,6 +98,19 @@ class ServeLimits:
 
 
 DEFAULT_LIMITS = ServeLimits()
+# Descriptors kept back from connections: the listening socket, stdio, the event loop's own,
+# and a file open in each worker, with room to spare.
+RESERVED_FILES = 32
+
+
+def connection_cap(limits: ServeLimits) -> int:
+    """The connections `serve` may hold at once: `max_connections`, or fewer where the process's
+    open-file limit (RLIMIT_NOFILE, `ulimit -n`) would run out first: at the cap, the longest-
+    idle connection makes room, which cannot happen once accept itself fails."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return limits.max_connections
+    return max(1, min(limits.max_connections, soft - limits.workers - RESERVED_FILES))
 LINGER_SECONDS = 2.0  # after the last answer, how long to drain what the client still sends
 _READ_SIZE = 64 * 1024
 _IDLE_GRACE = 1.0  # a connection idle for less is likely about to send a request: not reclaimed
@@ -238,10 +252,14 @@ class MirrorServer:
             raise RenderError(f"{root} is not a directory", hint="pass the --out directory of a render")
         self.tree = read_tree_info(self.root)
         if base_path is not None:
-            self.tree = TreeInfo(base_path.rstrip("/"), self.tree.index, self.tree.query_routing)
+            self.tree = replace(self.tree, base_path=base_path.rstrip("/"))
         self.base_path = self.tree.base_path
         self.quiet = quiet
         self.limits = limits
+        self.max_connections = connection_cap(limits)
+        if self.max_connections < limits.max_connections:
+            self.log("-", f"the open-file limit allows {self.max_connections} connections at once "
+                          f"(not {limits.max_connections}): raise it with `ulimit -n` for more")
         self.socket = socket.create_server((host, port), backlog=limits.backlog)
         self.server_address = self.socket.getsockname()
         self._stop = threading.Event()
@@ -347,7 +365,7 @@ class MirrorServer:
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if self._open >= self.limits.max_connections and not self._reclaim():
+            if self._open >= self.max_connections and not self._reclaim():
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):  # a connection closes, or one ages past the grace
                     await asyncio.wait_for(self._room.wait(), _IDLE_GRACE / 4)
@@ -357,7 +375,7 @@ class MirrorServer:
             except OSError as exc:
                 if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED):
                     raise
-                if exc.errno != errno.ECONNABORTED:  # out of descriptors or memory: wait, as nginx does
+                if exc.errno != errno.ECONNABORTED and not self._reclaim():  # out of descriptors: make room
                     self.log("-", f"cannot accept a connection ({exc.strerror}); retrying in 0.5 s")
                     await asyncio.sleep(0.5)
                 continue
@@ -367,14 +385,18 @@ class MirrorServer:
             task.add_done_callback(self._tasks.discard)
 
     def _reclaim(self) -> bool:
-        """Close the connection that has waited longest for a request, to make room. Only one
-        idle for _IDLE_GRACE: a request may be on its way (the next one on a kept-alive
-        connection, the first on one just accepted), and closing under it resets the client."""
+        """Close the connection that has waited longest for a request, to make room; when none
+        has, the one whose request head has been arriving longest (a slow client holds a slot a
+        normal request needs more). Only one idle or stalled for _IDLE_GRACE: a request may be on
+        its way (the next one on a kept-alive connection, the first on one just accepted), and
+        closing under it resets the client. A request being answered is never cut."""
         recent = asyncio.get_running_loop().time() - _IDLE_GRACE
         idle = [conn for conn in self._conns if conn.idle_since is not None and conn.idle_since < recent]
-        if not idle:
+        stalled = [conn for conn in self._conns if conn.head_since is not None and conn.head_since < recent]
+        if not idle and not stalled:
             return False
-        oldest = min(idle, key=lambda conn: conn.idle_since)
+        oldest = (min(idle, key=lambda conn: conn.idle_since) if idle
+                  else min(stalled, key=lambda conn: conn.head_since))
         self._conns.discard(oldest)
         oldest.reclaimed = True
         self._open -= 1
@@ -422,6 +444,7 @@ class MirrorServer:
                 conn.idle_since = None
                 if not received:
                     return
+            conn.head_since = loop.time()
             try:
                 async with asyncio.timeout_at(waiting if first_request else loop.time() + limits.header_timeout):
                     end = await _read_head(reader, received, limits.max_header_bytes)
@@ -432,6 +455,7 @@ class MirrorServer:
                 return await self._refuse(reader, writer, address, received,
                                           HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                                           f"The request head is over {limits.max_header_bytes} bytes")
+            conn.head_since = None
             if end is None:
                 return  # the client closed mid-head
             head = bytes(received[:end])
@@ -469,6 +493,7 @@ class MirrorServer:
 class _Connection:
     transport: asyncio.BaseTransport
     idle_since: float | None = None  # loop time it began waiting for a request; None while one is under way
+    head_since: float | None = None  # loop time a request head began to arrive; None once it is whole
     reclaimed: bool = False  # closed by the server to make room
 
 

@@ -3,7 +3,10 @@ drive a terminal; and the generated nginx config refuses symlinks inside the tre
 
 from __future__ import annotations
 
+import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import ExitStack, suppress
@@ -12,7 +15,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from conftest import serving
+from conftest import free_port, serving
 from test_conformance import answer, nginx_serving
 
 from mirror import hosts, pipeline
@@ -101,6 +104,47 @@ def test_at_max_connections_the_longest_idle_connection_makes_room(site):
         assert time.monotonic() - started < 2.0
         assert is_closed(idle[0], 1.0)
         assert not is_closed(idle[-1], 0.2)
+
+
+def test_under_a_low_open_file_limit_a_normal_request_is_answered_past_idle_and_slow_clients(site):
+    """`ulimit -n 100`, as containers and systemd units often set it: the connection cap comes
+    from the limit, and idle, then stalled connections make room, so accept never fails."""
+    port = free_port()
+
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    server = subprocess.Popen([sys.executable, "-m", "mirror", "serve", str(site), "--port", str(port)],
+                              preexec_fn=limit_files, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+    try:
+        with ExitStack() as stack:
+            for _ in range(100):  # wait for it to listen
+                with suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                time.sleep(0.05)
+            idle = [stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5)) for _ in range(120)]
+            slow = [stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5)) for _ in range(60)]
+            for sock in slow:
+                sock.sendall(b"GET /v0.1/servers HTTP/1.1\r\nHost: x\r\n")
+
+            def trickle() -> None:
+                while not stop.wait(0.2):
+                    for sock in slow:
+                        with suppress(OSError):
+                            sock.send(b"a")
+
+            threading.Thread(target=trickle, daemon=True).start()
+            response = httpx.get(f"http://127.0.0.1:{port}/v0.1/servers?limit=1", timeout=8)  # a hang guard only
+            assert response.status_code == 200 and response.json()["metadata"]["count"] == 1
+            assert server.poll() is None
+            assert len(idle) + len(slow) > 100  # more clients than the process has descriptors
+    finally:
+        stop.set()
+        server.terminate()
+        _, errors = server.communicate(timeout=10)
+    assert "the open-file limit allows" in errors and "Traceback" not in errors
 
 
 def test_kept_alive_connections_serve_again_then_close_when_idle(site):
