@@ -179,7 +179,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
             return self._problem(HTTPStatus.NOT_FOUND, "Endpoint not found", head)
         query: dict[str, str] = {}
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
-            query.setdefault(key.lower(), value)  # nginx's $arg_name ignores case; first value wins
+            query.setdefault(key, value)  # names are case-sensitive, as upstream's; the first value wins
         tree = self.server.tree
         answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing,
                                 computes=tree.computes)

@@ -71,7 +71,9 @@ ERROR_PATHS = [
     "/v0.1/nope",
 ]
 # Spellings a host might answer with a redirect: a trailing slash, an empty cursor.
-EDGE_PATHS = ["/v0.1/servers/", versions_path(VISIBLE[0]) + "/", "/v0.1/servers?limit=50&version=latest&cursor="]
+EDGE_PATHS = ["/v0.1/servers/", versions_path(VISIBLE[0]) + "/", "/v0.1/servers?limit=50&version=latest&cursor=",
+              # parameter names are case-sensitive, as upstream's: these are unknown parameters
+              versions_path(HIDDEN[0]) + "?INCLUDE_DELETED=true", versions_path(VISIBLE[0]) + "?Include_deleted=maybe"]
 # The servers that compute the list queries no page holds (test_conformance_queries.py);
 # the others answer a 400 problem for search and exact versions, and updated_since with a superset.
 COMPUTING = {"serve", "nginx", "caddy"}

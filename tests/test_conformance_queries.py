@@ -39,6 +39,7 @@ QUERIES = [
     "version=1.0.0", "version=1.0.0&include_deleted=true", "version=no-such-version", "version=1.0.0&limit=1",
     f"cursor={quote(NAME, safe='')}%3A", f"cursor={NAME}:0&version=latest&limit=50", f"cursor={NAME}",
     "cursor=zzz", "cursor=a:b:c", "search=mcp&cursor=com.", "search=mcp&limit=2&cursor=io.github.a/b:1.0.0",
+    "SEARCH=git", "Limit=5", "LIMIT=abc", "Include_Deleted=maybe", "limit=5&Limit=7",  # names are case-sensitive
 ]
 BAD_QUERIES = [
     "updated_since=yesterday", "updated_since=2025-09-01", "updated_since=2025-13-01T00:00:00Z",

@@ -69,7 +69,7 @@ function unquote(text) {
 }
 
 function parseQuery(raw) {
-  // The first value of each parameter, keys folded to lower case as nginx's $arg_ does;
+  // The first value of each parameter, names as sent (upstream's are case-sensitive);
   // `raw` is the query string as sent, one character per byte.
   var query = Object.create(null), pairs = raw ? raw.split("&") : [];
   for (var i = 0; i < pairs.length; i++) {
@@ -77,7 +77,7 @@ function parseQuery(raw) {
     var eq = pairs[i].indexOf("=");
     var key = eq < 0 ? pairs[i] : pairs[i].slice(0, eq);
     var value = eq < 0 ? "" : pairs[i].slice(eq + 1);
-    key = unquote(key.replace(/\+/g, " ")).toLowerCase();
+    key = unquote(key.replace(/\+/g, " "));
     if (!(key in query)) {
       query[key] = unquote(value.replace(/\+/g, " "));
     }
