@@ -134,16 +134,29 @@ class NginxProfile(Profile):
 
 
 def query_engine(profile: Profile, *, base_url: str, host: str = "njs") -> bytes:
-    """templates/hosts/mcp-query.js: mirror.query and routes' list rules for JavaScript hosts,
-    as an njs module, a Netlify Function or a Cloudflare Pages worker (`host`)."""
+    """templates/hosts/mcp-query.js: mirror.query and routes' rules for JavaScript hosts, as
+    an njs module (the list), a Netlify Function or a Cloudflare Pages worker (`host`: every
+    API path)."""
     prefix = paths.base_path(base_url)
     return _text("hosts/mcp-query.js", **_context(profile, prefix=prefix, root=None), host=host,
-                 function_paths=[f"{prefix}/{api}/servers" for api in (paths.API, paths.API_ALIAS)])
+                 function_paths=function_paths(prefix), excluded_paths=function_reads(profile))
+
+
+def function_paths(prefix: str) -> list[str]:
+    """What a host's function answers: every path of the API, under both prefixes."""
+    return [path for api in (paths.API, paths.API_ALIAS) for path in (f"{prefix}/{api}", f"{prefix}/{api}/*")]
+
+
+def function_reads(profile: Profile) -> list[str]:
+    """The tree's files a function reads from the deploy's root (URLPattern `*`: any rest of a
+    path): every leaf file under the API prefix, problems included."""
+    leaves = dict.fromkeys((profile.index_name, paths.DELETED_VIEW))
+    return [f"/{paths.API}/*/{leaf}" for leaf in leaves] + [f"/{paths.problem_file('*')}"]
 
 
 class _RedirectsHost(Profile):
-    """Netlify and Cloudflare Pages: path routing and headers as `_redirects` and `_headers`,
-    and the list endpoint in a function built from the query engine nginx runs."""
+    """Netlify and Cloudflare Pages: the API in a function built from the query engine nginx
+    runs; the base path and headers of the rest as `_redirects` and `_headers`."""
 
     redirects_template = "hosts/netlify_redirects"
 
@@ -167,13 +180,11 @@ class CloudflarePagesProfile(_RedirectsHost):
 
     def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
         yield from super().tree_entries(base_url=base_url)
-        # Pages serves the nearest 404.html for a missing path: under /v0.1 that is a problem body.
-        yield _host_file(paths.api_dir("404.html"), orjson.dumps(paths.problem_body("server-not-found")))
         # Advanced mode: _worker.js answers what _routes.json includes, the static assets the rest.
         prefix = paths.base_path(base_url)
         yield _host_file("_worker.js", query_engine(self, base_url=base_url, host="cloudflare"))
-        yield _host_file("_routes.json", orjson.dumps({"version": 1, "include": [
-            f"{prefix}/{api}/servers" for api in (paths.API, paths.API_ALIAS)], "exclude": []}))
+        yield _host_file("_routes.json", orjson.dumps({"version": 1, "include": function_paths(prefix),
+                                                       "exclude": []}))
 
 
 class S3Profile(Profile):
@@ -212,19 +223,14 @@ PROFILES: dict[str, Profile] = {
                      fallback_lookup=True, computes="njs", config_template="hosts/nginx.conf"),
         Profile(name="caddy", description="Caddy 2 (generated site block)", **_FULL,
                 fallback_lookup=True, computes="sidecar", config_template="hosts/Caddyfile"),
+        # Their functions answer every API path, trying include-deleted.json before index.json.
         NetlifyProfile(name="netlify", description="Netlify (_redirects, _headers and a Netlify Function in the tree)",
-                       **_FULL, computes="function", drops_dot_files=True, degradations=(
-                           "include_deleted is recognised on API paths only as include_deleted=true",
-                           "an unknown server or version of a known path shape answers Netlify's 404 page, "
-                           "not a problem body",
-                           "versions starting with '.' are left out: Netlify's deploy drops dot-files")),
+                       **_FULL, fallback_lookup=True, computes="function", drops_dot_files=True, degradations=(
+                           "versions starting with '.' are left out: Netlify's deploy drops dot-files",)),
         CloudflarePagesProfile(
             name="cloudflare-pages",
             description="Cloudflare Pages (_redirects, _headers and a _worker.js in the tree)",
-            **_FULL, computes="function", deleted_on_paths=False,
-            degradations=("include_deleted is ignored on API paths other than /v0.1/servers (Pages' _redirects "
-                          "cannot match a query string): deleted versions answer 404 there",
-                          "unknown servers answer 404 with a problem body typed text/html (Pages' 404.html)")),
+            **_FULL, fallback_lookup=True, computes="function"),
         S3Profile(
             name="s3", description="S3 or R2 behind CloudFront (object manifest in the tree, CloudFront Function)",
             **_FULL, config_template="hosts/cloudfront.js", degradations=(
@@ -337,6 +343,10 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
                          for slug, (status, _, _) in paths.PROBLEMS.items()},
             "problemType": PROBLEM_JSON, "jsonType": JSON, "headers": RESPONSE_HEADERS,
             "preflightMaxAge": PREFLIGHT_MAX_AGE,
+            # what routes.resolve needs for the other paths (the fetch-style hosts answer them)
+            "apiAlias": paths.API_ALIAS, "hostDir": paths.HOST_DIR, "notFoundPage": paths.NOT_FOUND_PAGE,
+            "landingPage": paths.LANDING_PAGE, "problemDir": paths.problem_file("-").rpartition("/")[0],
+            "indexView": profile.index_name, "deletedView": paths.DELETED_VIEW, "types": _BY_SUFFIX,
         },
     }
 

@@ -1,6 +1,7 @@
-"""Netlify and Cloudflare Pages compute GET /v0.1/servers in a function built from the query
-engine nginx runs (templates/hosts/mcp-query.js): run each in its host's own local runtime on
-the tree its profile renders, and check it answers what the fixture upstream answers.
+"""Netlify and Cloudflare Pages answer every API path in a function built from the query engine
+nginx runs (templates/hosts/mcp-query.js): run each in its host's own local runtime on the tree
+its profile renders, and check it answers the list as the fixture upstream does and every other
+API path as `mcp-mirror serve` does on the same tree.
 
 - Cloudflare Pages: `wrangler pages dev` (workerd) on the tree, as `wrangler pages deploy`
   uploads it: `_worker.js` in advanced mode, `_routes.json`, `_redirects` and `_headers`.
@@ -10,8 +11,9 @@ the tree its profile renders, and check it answers what the fixture upstream ans
 
 Both are pinned by tests/functions/package-lock.json (`make install`). One runtime process per
 (host, base), started once for the module. The tree is the deploy's root: with a path prefix
-in the base URL, the clients ask `{prefix}/v0.1/...` and `_redirects` (and the functions' own
-paths) answer there, as a Pages or Netlify site serving the mirror under a prefix would.
+in the base URL, the clients ask `{prefix}/v0.1/...` and the functions' own paths answer there
+(`_redirects` maps the rest of the prefix to the tree), as a Pages or Netlify site serving the
+mirror under a prefix would.
 """
 
 from __future__ import annotations
@@ -32,8 +34,16 @@ from urllib.parse import quote
 import httpx
 import orjson
 import pytest
-from conftest import free_port
-from test_conformance import BASES, assert_cors, upstreams  # noqa: F401  (fixtures, used by name)
+from conftest import free_port, serving
+from test_conformance import (  # noqa: F401  (upstreams: a fixture, used by name)
+    BASES,
+    DETAIL_PATHS,
+    EDGE_PATHS,
+    ERROR_PATHS,
+    VERSIONS_PATHS,
+    assert_cors,
+    upstreams,
+)
 from test_conformance_queries import BAD_QUERIES, QUERIES, WALKS
 
 from mirror import hosts, paths, pipeline
@@ -247,10 +257,7 @@ def test_preflight_and_head_on_the_list(deployed, api):
 
 
 @pytest.mark.parametrize("api", ["v0.1", "v0"])
-def test_encoded_slash_and_plus_in_a_version_path(request, deployed, upstreams, api):  # noqa: F811
-    if (deployed.host, deployed.base) == ("netlify", "prefix"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "netlify dev sends no _headers (CORS) for a {prefix} path holding %2F: open, static routing")))
+def test_encoded_slash_and_plus_in_a_version_path(deployed, upstreams, api):  # noqa: F811
     name, version = PLUS_VERSION
     encoded = quote(name, safe="")
     for url in (f"/{api}/servers/{encoded}/versions/{quote(version, safe='')}", f"/{api}/servers/{encoded}/versions",
@@ -261,20 +268,70 @@ def test_encoded_slash_and_plus_in_a_version_path(request, deployed, upstreams, 
         assert_cors(got)
 
 
-def test_unknown_servers_are_problem_404s(request, deployed):
-    if deployed.host == "netlify":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "Netlify: a forced 200 rewrite to a missing file ends there; netlify dev answers 200 text/html "
-            "(no rule can fall through to the problem): open, static routing")))
-    # Pages serves the tree's v0.1/404.html, a problem body typed as the HTML page it is named as
-    types = {PROBLEM} if deployed.host == "netlify" else {"text/html"}
+def test_unknown_servers_are_problem_404s(deployed):
     for url in ("/v0.1/servers/io.github.nobody%2Fnothing/versions", "/v0/servers/io.github.nobody/nothing/versions",
                 "/v0.1/servers/io.github.nobody%2Fnothing/versions/latest"):
         response = deployed.client.get(url)
         assert response.status_code == 404, url
-        assert response.headers["content-type"].split(";")[0] in types, (url, response.headers["content-type"])
+        assert response.headers["content-type"] == PROBLEM, (url, response.headers["content-type"])
         assert response.json() == paths.problem_body("server-not-found"), url
         assert_cors(response)
+
+
+def v0(path: str) -> str:
+    return "/v0" + path.removeprefix("/v0.1")
+
+
+# Every non-list API path of tests/test_conformance.py, under both prefixes, and a few that
+# serve refuses or routes with care (dot segments, NUL, a bad include_deleted, the host's files).
+API_PATHS = [path for path in VERSIONS_PATHS + DETAIL_PATHS + ERROR_PATHS + EDGE_PATHS
+             if not path.startswith("/v0.1/servers?")]
+API_PATHS = API_PATHS + [v0(path) for path in API_PATHS] + [
+    "/v0.1", "/v0/", "/v0.1/health", "/v0/x/mcp-mirror/state", "/v0.1/x/mcp-mirror/nope",
+    "/v0.1/servers/io.github.nobody%2Fnothing/versions?include_deleted=maybe",
+    DETAIL_PATHS[0].partition("?")[0] + "?INCLUDE_DELETED=1", VERSIONS_PATHS[0].partition("?")[0] + "?include_deleted=",
+    "/v0.1/servers/%00/versions", "/v0.1/servers/%ff/versions", "/v0.1/servers/..%2F..%2F..%2Fetc",
+    "/v0.1/servers/a%2F..%2F..%2F_problems/bad-limit.json", "/v0.1/..%2F.mcp-mirror/mcp-query.js",
+]
+
+
+def api_paths(host: str) -> list[str]:
+    """All of them on Pages; on netlify dev, whose function calls take a tenth of a second or
+    more, every sixth and the extras (each kind of path is still there), but a path that is no
+    UTF-8: netlify dev answers it 400 with an HTML page of its own before any function runs."""
+    if host == "cloudflare-pages":
+        return API_PATHS
+    return [path for path in API_PATHS[::6] + API_PATHS[-13:] if "%ff" not in path]
+
+
+def test_api_paths_answer_what_serve_answers(deployed):
+    """Status, Content-Type and body, as `mcp-mirror serve` answers on the same tree."""
+    with serving(deployed.tree) as server, \
+            httpx.Client(base_url=f"http://127.0.0.1:{server.server_address[1]}{deployed.client.base_url.path.rstrip('/')}",
+                         timeout=20) as serve:
+        def check(url: str) -> list[str]:
+            got, expected = deployed.client.get(url), serve.get(url)
+            if answer(got) == answer(expected):
+                return []
+            return [f"{url}: {answer(got)[:2]} {got.content[:160]!r} != {answer(expected)[:2]} "
+                    f"{expected.content[:160]!r}"]
+        assert all_of([lambda url=url: check(url) for url in dict.fromkeys(api_paths(deployed.host))]) == []
+
+
+def test_api_paths_carry_cors_head_and_preflight(deployed):
+    url = VERSIONS_PATHS[0]
+    for path in (url, v0(url), "/v0.1/servers/io.github.nobody%2Fnothing/versions", "/v0.1/nope"):
+        response = deployed.client.get(path)
+        assert_cors(response)
+        assert response.headers.get("x-content-type-options") == "nosniff", path
+        assert response.headers.get("cache-control") == hosts.API_CACHE_CONTROL, path
+        head = deployed.client.head(path)
+        assert (head.status_code, head.content, head.headers["content-type"]) == (
+            response.status_code, b"", response.headers["content-type"]), path
+    preflight = deployed.client.options(url, headers={"Origin": "vscode-file://vscode-app",
+                                                      "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 204
+    assert_cors(preflight)
 
 
 def test_the_function_answers_only_under_the_base(deployed):
@@ -287,8 +344,9 @@ def test_the_function_answers_only_under_the_base(deployed):
         assert deployed.client.get(path).status_code == 404, path
 
 
-def test_routes_json_sends_only_the_list_to_the_worker(trees):
+def test_routes_json_sends_the_api_to_the_worker(trees):
     for base, url in BASES.items():
         prefix = paths.base_path(url)
         routes = orjson.loads((trees["cloudflare-pages", base] / "_routes.json").read_bytes())
-        assert routes == {"version": 1, "include": [f"{prefix}/v0.1/servers", f"{prefix}/v0/servers"], "exclude": []}
+        assert routes == {"version": 1, "include": [f"{prefix}/v0.1", f"{prefix}/v0.1/*", f"{prefix}/v0",
+                                                    f"{prefix}/v0/*"], "exclude": []}

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from conftest import serving
@@ -21,7 +21,8 @@ from test_conformance_queries import BAD_QUERIES, RAW_QUERIES
 from test_conformance_queries import QUERIES as CONFORMANCE_QUERIES
 from test_query import QUERIES
 
-from mirror import hosts, paths, pipeline
+from mirror import hosts, paths, pipeline, routes
+from mirror import serve as mirror_serve
 from mirror.fake_upstream import FakeUpstream
 from mirror.settings import Settings
 
@@ -171,3 +172,68 @@ def test_the_engine_runs_in_njs_as_nginx_runs_it(tree, serve, tmp_path):
     subprocess.run(["njs", "-p", str(tmp_path), str(script)], capture_output=True, text=True, check=True)
     for query, got in zip(queries, json.loads(output.read_text()), strict=True):
         assert (got["status"], got["type"], base64.b64decode(got["body"])) == served(serve, query), query
+
+
+# -- the other API paths: the fetch-style hosts' functions route them as serve does -----
+
+PATH_HARNESS = r"""
+import(process.argv[1]).then(({default: engine}) => {
+  const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+  process.stdout.write(JSON.stringify(cases.map(([raw, query]) => {
+    const path = engine.decodePath(raw);
+    return path === null ? null : engine.resolvePath(path, engine.parseQuery(query));
+  })));
+});
+"""
+RAW_PATHS = [
+    "/", "/index.html", "/v0.1", "/v0.1/", "/v0", "/v0.1/servers", "/v0.1/servers/", "/v0/servers",
+    "/v0.1/servers/io.github.x%2Fy/versions", "/v0.1/servers/io.github.x/y/versions/latest",
+    "/v0/servers/io.github.x%2fy/versions/1.0.0%2Bbuild.7", "/v0.1/servers/com.example/A/versions/1.0.0+b",
+    "/v0.1/health", "/v0/version", "/v0.1/x/mcp-mirror/state", "/v0.1/x/mcp-mirror/changes/base/ab",
+    "/v0.1/nope", "/v0.1/_problems/server-not-found.json", "/v0.1/servers/a/b/c/d/e",
+    "/v0.1/servers/%2e%2e/%2E%2E/x", "/v0.1/servers/..%2F..%2Findex.html", "/v0.1/..%2F.mcp-mirror/mcp-query.js",
+    "/v0.1/%2e%2e/%2e%2e/etc", "/.mcp-mirror/", "/v0.1/servers/%00/versions", "/v0.1/servers/%zz",
+    "/v0.1/servers/%ff/versions", "/v0.1/servers/%ed%a0%80", "/v0.1/servers/%c3%a9/versions",
+    "/v0.1/servers/%e2%80%ae/versions", "/v0.1/servers/%0A/versions", "/v0.1/servers/a%7F",
+    "/v0.1/./servers/./x%2Fy/versions/", "/V0.1/servers/x/y/versions", "/assets/catalog.css",
+]
+PATH_QUERIES = ["", "include_deleted=true", "include_deleted=TRUE", "INCLUDE_DELETED=1", "include_deleted=0",
+                "include_deleted=maybe", "include_deleted=", "include_deleted=true&include_deleted=maybe",
+                "include_deleted=%74rue", "limit=abc&search=x"]
+
+
+def test_api_paths_resolve_as_serve_resolves_them(tree):
+    """decodePath and resolvePath (what the Netlify Function and Pages' _worker.js answer
+    every API path with) against serve's normalize and routes.resolve."""
+    cases = [[raw, query] for raw in RAW_PATHS for query in PATH_QUERIES]
+    done = subprocess.run(["node", "-e", PATH_HARNESS, str((tree / paths.QUERY_ENGINE_FILE).resolve())],
+                          input=json.dumps(cases), capture_output=True, text=True, check=True)
+    for (raw, query), got in zip(cases, json.loads(done.stdout), strict=True):
+        try:
+            path = None if mirror_serve._BAD_TARGET.search(raw) else mirror_serve.normalize(raw)
+        except UnicodeDecodeError:
+            path = None
+        if path is None:
+            assert got is None, (raw, query)
+            continue
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            params.setdefault(key, value)  # names are case-sensitive, as serve reads them
+        expected = routes.resolve(path, params, computes=True)
+        if expected.computed is not None or expected.problem is not None:
+            assert got == {"list": True}, (raw, query)
+        else:
+            assert got == {"status": expected.status, "files": list(expected.files), "fallback": expected.fallback,
+                           "fallbackStatus": expected.fallback_status}, (raw, query)
+
+
+def test_content_types_are_the_hosts(tmp_path):
+    rels = ["v0.1/servers/a/b/versions/index.json", "v0.1/_problems/bad-limit.json", "index.html", "404.html",
+            "assets/catalog.css", "assets/catalog.js", "feed.atom", "openapi.yaml", "sitemap.xml", "a/b", "a.b/c",
+            "v0.1/x/mcp-mirror/state/index.json", ".well-known/ai-catalog.json"]
+    module = tmp_path / "engine.mjs"
+    module.write_bytes(hosts.query_engine(hosts.get_profile("nginx"), base_url="http://x"))
+    script = ("import(process.argv[1]).then(({default: e}) => process.stdout.write(JSON.stringify("
+              f"{json.dumps(rels)}.map(e.contentType))));")
+    done = subprocess.run(["node", "-e", script, str(module)], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [hosts.content_type(rel) for rel in rels]

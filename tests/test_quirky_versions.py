@@ -12,6 +12,7 @@ import functools
 import json
 import re
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,10 +25,8 @@ import pytest
 from factories import item
 from test_cloudfront import run_function
 from test_conformance import QuietFileHandler, run_caddy, run_nginx, run_serve
-from test_netlify import MATCHER, SNAPSHOT, match
-from trees import plan_site
 
-from mirror import paths, pipeline, publish
+from mirror import hosts, paths, pipeline, publish
 from mirror.fake_upstream import FakeUpstream
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -201,15 +200,36 @@ def test_the_cloudfront_function_asks_s3_for_each_versions_key():
         assert unquote(got["uri"]) == "/" + paths.view_file(paths.version_dir(NAME, version)), version
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not MATCHER.is_dir(), reason="needs node and netlify-redirector")
-def test_netlify_rewrites_each_version_to_its_file():
-    rules = plan_site(SNAPSHOT, [], base_url="https://mirror.netlify.app", host="netlify")["_redirects"].decode()
+ENGINE_HARNESS = r"""
+import(process.argv[1]).then(({default: engine}) => {
+  const targets = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+  process.stdout.write(JSON.stringify(targets.map((target) => {
+    const path = engine.decodePath(new URL(target, 'https://mirror.example').pathname);
+    const step = path === null ? null : engine.resolvePath(path, {});
+    // the asset the Netlify Function and Pages' worker read: each segment as a client sends it
+    return step && {file: step.files[0], asset: '/' + step.files[0].split('/').map(engine.segment).join('/')};
+  })));
+});
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+@pytest.mark.parametrize("host", ["netlify", "cloudflare-pages"])
+def test_the_functions_route_each_version_to_its_file(host, tmp_path):
+    """The engine the Netlify Function and Pages' _worker.js run (its njs build: the same core)
+    routes every spelling of each version to its file, and asks the deploy for that file."""
+    module = tmp_path / "engine.mjs"
+    module.write_bytes(hosts.query_engine(hosts.get_profile(host), base_url=BASE))
     ns, short = NAME.split("/")
     targets = [(version, f"/v0.1/servers/{ns}/{short}/versions/{segment}") for version in MIRRORED
                for segment in spellings(version)]
-    for (version, _), got in zip(targets, match(rules, [(path, "") for _, path in targets]), strict=True):
-        assert got is not None and got["status"] == 200 and got["force"], (version, got)
-        assert unquote(got["to"]) == "/" + paths.view_file(paths.version_dir(NAME, version)), (version, got["to"])
+    targets += [(version, version_url(NAME, segment)) for version in MIRRORED for segment in spellings(version)]
+    done = subprocess.run(["node", "-e", ENGINE_HARNESS, str(module)], input=json.dumps([t for _, t in targets]),
+                          capture_output=True, text=True, check=True)
+    for (version, target), got in zip(targets, json.loads(done.stdout), strict=True):
+        expected = paths.view_file(paths.version_dir(NAME, version))
+        assert got is not None and got["file"] == expected, (version, target, got)
+        assert unquote(got["asset"]) == "/" + expected, (version, got["asset"])
 
 
 @pytest.mark.parametrize("kind", ["serve", "nginx"])

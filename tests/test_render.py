@@ -336,19 +336,21 @@ def test_hosts_without_fallback_lookup_get_every_deleted_view():
 def test_in_tree_host_files():
     netlify = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example/mcp", host="netlify")
     redirects = netlify["_redirects"].decode()
-    # GET /v0.1/servers is the function's: no rule of _redirects names the list
-    assert not any(line.split()[0] in ("/mcp/v0.1/servers", "/mcp/v0/servers")
-                   for line in redirects.splitlines() if line and not line.startswith("#"))
-    assert "/mcp/v0/servers/:ns/:name/versions  /v0.1/servers/:ns/:name/versions/index.json  200!" in redirects
+    # every API path is the function's: no rule of _redirects names one
+    assert not any("/v0" in line.split()[0] for line in redirects.splitlines() if line and not line.startswith("#"))
+    assert "/mcp/*  /:splat  200" in redirects
     function = netlify[".mcp-mirror/netlify-functions/mcp-query.mjs"].decode()
-    assert 'export const config = { path: ["/mcp/v0.1/servers", "/mcp/v0/servers"]' in function
+    assert 'export const config = { path: ["/mcp/v0.1", "/mcp/v0.1/*", "/mcp/v0", "/mcp/v0/*"], ' in function
     assert "Access-Control-Allow-Origin: *" in netlify["_headers"].decode()
     pages = plan_site(SNAPSHOT, golden_rows(), base_url="https://m.example", host="cloudflare-pages")
-    assert orjson.loads(pages["v0.1/404.html"])["status"] == 404
-    assert "/v0.1/servers/:ns/:name/versions/:version  /v0.1/servers/:ns/:name/versions/:version/index.json  200" in (
-        pages["_redirects"].decode())
+    assert "v0.1/404.html" not in pages
+    assert not [line for line in pages["_redirects"].decode().splitlines() if line and not line.startswith("#")]
     assert "env.ASSETS.fetch" in pages["_worker.js"].decode()
-    assert orjson.loads(pages["_routes.json"])["include"] == ["/v0.1/servers", "/v0/servers"]
+    assert orjson.loads(pages["_routes.json"])["include"] == ["/v0.1", "/v0.1/*", "/v0", "/v0/*"]
+    # both functions fall back from include-deleted.json to index.json: twins only where they differ
+    for plan in (netlify, pages):
+        twins = [p for p in plan if p.endswith("/" + paths.DELETED_VIEW)]
+        assert 0 < len(twins) < len([p for p in plan if p.startswith("v0.1/servers/") and p.endswith("/index.json")])
 
 
 def test_a_new_row_moves_only_the_pages_around_it_and_old_cursors_stay_good():

@@ -1,9 +1,10 @@
 // mcp-mirror {{ version }}: every GET /v0.1/servers, answered as upstream answers it from
 // the rows index of the tree and the rows' own documents. A port of mirror/routes.py
-// (compute_list) and mirror/query.py that answers byte for byte what `mcp-mirror serve`
-// answers. The core is I/O-free; the wrappers at the end read the tree: nginx (njs,
-// `js_content`), and fetch-style hosts (the Netlify Function, Cloudflare Pages' _worker.js)
-// that read the deployed static assets.
+// (compute_list, and resolve for the other API paths), serve's path decoding and
+// mirror/query.py that answers byte for byte what `mcp-mirror serve` answers. The core is
+// I/O-free; the wrappers at the end read the tree: nginx (njs, `js_content`, the list only),
+// and fetch-style hosts (the Netlify Function, Cloudflare Pages' _worker.js) that read the
+// deployed static assets and answer every API path.
 // Written for njs 0.7 too: no classes, destructuring, spread or BigInt.
 
 var CONFIG = {{ engine | tojson }};
@@ -298,6 +299,71 @@ function plan(rawQuery) {
   return computeList(parseQuery(rawQuery));
 }
 
+// -- every other path: serve's normalize and mirror/routes.py resolve ------------------
+
+var BAD_TARGET = /[\u0000-\u0020\u007f]|%(?![0-9A-Fa-f]{2})/;  // what nginx, Go and serve refuse in a path
+
+function decodePath(raw) {
+  // serve's normalize: %XX decoded as (strict) UTF-8, so a name's %2F is its directory level,
+  // and `.`/`..` resolved; null for a path serve refuses with a 400 (NUL, a bad escape or
+  // UTF-8 sequence, a `..` above the root)
+  if (BAD_TARGET.test(raw)) { return null; }
+  var decoded = raw;
+  if (raw.indexOf("%") >= 0) {
+    try { decoded = decodeURIComponent(raw); } catch (e) { return null; }
+  }
+  if (decoded.indexOf("\u0000") >= 0) { return null; }
+  var stack = [], segments = decoded.split("/");
+  for (var i = 0; i < segments.length; i++) {
+    var part = segments[i];
+    if (part === "" || part === ".") { continue; }
+    if (part === "..") {
+      if (!stack.length) { return null; }
+      stack.pop();
+    } else {
+      stack.push(part);
+    }
+  }
+  return "/" + stack.join("/");
+}
+
+function problemFile(slug) { return CONFIG.problemDir + "/" + slug + ".json"; }
+
+function resolvePath(path, query) {
+  // routes.resolve for a host that computes: `path` is decoded and relative to the base,
+  // `query` is parseQuery's. {list: true} for GET /v0.1/servers; else the tree files to
+  // try in order (the first the deploy has answers with `status`), then `fallback` (a file
+  // or null) with `fallbackStatus`.
+  var parts = path.split("/").filter(function (part) { return part !== ""; });
+  if (parts.length && parts[0] === CONFIG.apiAlias) { parts[0] = CONFIG.api; }  // one API under both prefixes
+  if (parts.length && parts[0] === CONFIG.hostDir) {  // the host's own files are never served
+    return { status: 200, files: [], fallback: CONFIG.notFoundPage, fallbackStatus: 404 };
+  }
+  if (!parts.length || parts[0] !== CONFIG.api) {
+    var here = parts.join("/");
+    return { status: 200, files: parts.length ? [here, here + "/index.html"] : [CONFIG.landingPage],
+             fallback: CONFIG.notFoundPage, fallbackStatus: 404 };
+  }
+  if (parts.length === 2 && parts[1] === "servers") { return { list: true }; }
+  var includeDeleted = query.include_deleted;
+  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
+    return { status: 422, files: [problemFile("bad-include-deleted")], fallback: null, fallbackStatus: 404 };
+  }
+  var directory = parts.join("/");
+  var missing = parts.length > 2 && parts[1] === "servers" ? "server-not-found" : "endpoint-not-found";
+  var files = isOneOf(includeDeleted, CONFIG.trueValues) ? [directory + "/" + CONFIG.deletedView] : [];
+  files.push(directory + "/" + CONFIG.indexView);
+  return { status: 200, files: files, fallback: problemFile(missing), fallbackStatus: 404 };
+}
+
+function contentType(rel) {
+  // hosts.content_type: every file under the API prefix is JSON, its problems problem+json
+  if (rel.indexOf(CONFIG.problemDir + "/") === 0) { return CONFIG.problemType; }
+  if (rel.indexOf(CONFIG.api + "/") === 0) { return CONFIG.jsonType; }
+  var dot = rel.lastIndexOf(".");
+  return (dot > rel.lastIndexOf("/") && CONFIG.types[rel.slice(dot)]) || "application/octet-stream";
+}
+
 // -- answers: the I/O is the caller's ---------------------------------------------------
 
 var REPUBLISHING = { status: 503, body: '{"title":"Service Unavailable","status":503,' +
@@ -385,6 +451,13 @@ function segment(text) {
   });
 }
 
+function servedProblem(status, detail) {
+  // serve's own problem body, for a path it refuses or a problem file the tree lacks
+  var title = { 400: "Bad Request", 404: "Not Found" }[status];
+  return { status: status, type: CONFIG.problemType,
+           body: '{"title":' + jsonString(title) + ',"status":' + status + ',"detail":' + jsonString(detail) + "}" };
+}
+
 function edge(request, fetchAsset) {
   // `fetchAsset(url, headers)` resolves to the static asset's Response. Tree paths are asked
   // from the deploy's root, each segment percent-encoded as a client would send it.
@@ -416,21 +489,57 @@ function edge(request, fetchAsset) {
       });
     });
   }
-  return answerFetching(url.search.slice(1), fetchText, fetchIndex).then(function (answer) {
-    return respond(answer.status, answer.type || CONFIG.problemType, request.method === "HEAD" ? null : answer.body);
+  function first(files, status) {
+    // the first of `files` the deploy has, as {status, type, body}; null when it has none
+    if (!files.length) { return Promise.resolve(null); }
+    return asset(files[0]).then(function (response) {
+      if (response.status !== 200) { return first(files.slice(1), status); }
+      return response.arrayBuffer().then(function (body) {
+        return { status: status, type: contentType(files[0]), body: body };
+      });
+    });
+  }
+  function answer() {
+    var path = decodePath(url.pathname);
+    if (path === null) { return Promise.resolve(servedProblem(400, "Bad request path")); }
+    var prefix = CONFIG.prefix;
+    if (prefix && path !== prefix && path.indexOf(prefix + "/") !== 0) {
+      return Promise.resolve(servedProblem(404, "Endpoint not found"));
+    }
+    var raw = url.search.slice(1);
+    var step = resolvePath(path.slice(prefix.length), parseQuery(raw));
+    if (step.list) { return answerFetching(raw, fetchText, fetchIndex); }
+    return first(step.files, step.status).then(function (found) {
+      if (found !== null) { return found; }
+      return first(step.fallback === null ? [] : [step.fallback], step.fallbackStatus).then(function (fallback) {
+        return fallback || servedProblem(step.fallbackStatus, step.fallbackStatus === 404 ? "Not found" : "Bad request");
+      });
+    });
+  }
+  return answer().then(function (found) {
+    return respond(found.status, found.type || CONFIG.problemType, request.method === "HEAD" ? null : found.body);
   });
 }
 
 {% if host == "netlify" %}
-// A Netlify Function (v2): the list paths are its own; assets are read from the deploy.
+// A Netlify Function (v2): every API path is its own but the tree's files it reads from the
+// deploy's root (excludedPath: every leaf file under /v0.1/, which a missing one then answers as
+// a 404 without coming back here). A read that comes back all the same (marked) ends at once.
+var ASSET_READ = "X-MCP-Mirror-Asset-Read";
+
 export default async function (request) {
-  return edge(request, function (url, headers) { return fetch(url, { headers: headers }); });
+  if (request.headers.get(ASSET_READ)) { return new Response(null, { status: 404 }); }
+  return edge(request, function (url, headers) {
+    var marked = Object.assign({}, headers);
+    marked[ASSET_READ] = "1";
+    return fetch(url, { headers: marked });
+  });
 }
 
-export const config = { path: {{ function_paths | tojson }}, preferStatic: false };
+export const config = { path: {{ function_paths | tojson }}, excludedPath: {{ excluded_paths | tojson }} };
 {% elif host == "cloudflare" %}
-// Cloudflare Pages in advanced mode: _routes.json sends only the list paths here; the
-// static assets (with _redirects and _headers) answer everything else.
+// Cloudflare Pages in advanced mode: _routes.json sends every API path here; the static
+// assets (with _redirects and _headers) answer everything else, and env.ASSETS reads them.
 
 export default {
   fetch: function (request, env) {
@@ -441,5 +550,6 @@ export default {
 export default { parseQuery: parseQuery, parseRfc3339: parseRfc3339, searchMatcher: searchMatcher,
                  compareText: compareText, parseIndex: parseIndex, select: select, plan: plan,
                  answerWith: answerWith, answerFetching: answerFetching, listDocument: listDocument,
+                 decodePath: decodePath, resolvePath: resolvePath, contentType: contentType, segment: segment,
                  nginx: nginx, edge: edge, config: CONFIG };
 {% endif %}

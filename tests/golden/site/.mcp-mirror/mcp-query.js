@@ -1,12 +1,13 @@
 // mcp-mirror 0.1.0: every GET /v0.1/servers, answered as upstream answers it from
 // the rows index of the tree and the rows' own documents. A port of mirror/routes.py
-// (compute_list) and mirror/query.py that answers byte for byte what `mcp-mirror serve`
-// answers. The core is I/O-free; the wrappers at the end read the tree: nginx (njs,
-// `js_content`), and fetch-style hosts (the Netlify Function, Cloudflare Pages' _worker.js)
-// that read the deployed static assets.
+// (compute_list, and resolve for the other API paths), serve's path decoding and
+// mirror/query.py that answers byte for byte what `mcp-mirror serve` answers. The core is
+// I/O-free; the wrappers at the end read the tree: nginx (njs, `js_content`, the list only),
+// and fetch-style hosts (the Netlify Function, Cloudflare Pages' _worker.js) that read the
+// deployed static assets and answer every API path.
 // Written for njs 0.7 too: no classes, destructuring, spread or BigInt.
 
-var CONFIG = {"api": "v0.1", "defaultSize": 30, "falseValues": ["0", "F", "FALSE", "False", "f", "false"], "headers": {"Access-Control-Allow-Headers": "Authorization, Content-Type", "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS", "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300, must-revalidate", "X-Content-Type-Options": "nosniff"}, "jsonType": "application/json", "prefix": "/mcp", "preflightMaxAge": "86400", "problemType": "application/problem+json", "problems": {"bad-cursor": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"Unknown cursor: use the exact metadata.nextCursor of the previous page\"}", "status": 400}, "bad-include-deleted": {"body": "{\"title\":\"Unprocessable Entity\",\"status\":422,\"detail\":\"include_deleted must be true or false\"}", "status": 422}, "bad-limit": {"body": "{\"title\":\"Unprocessable Entity\",\"status\":422,\"detail\":\"limit must be an integer from 1 to 100\"}", "status": 422}, "bad-updated-since": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)\"}", "status": 400}, "endpoint-not-found": {"body": "{\"title\":\"Not Found\",\"status\":404,\"detail\":\"Endpoint not found\"}", "status": 404}, "list-needs-sidecar": {"body": "{\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"This host answers /v0.1/servers through `mcp-mirror serve`, which it was not configured to reach (host-config --sidecar)\"}", "status": 503}, "search-unsupported": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"This static mirror cannot search; fetch /v0.1/servers and filter by name, or use the search of the HTML catalog\"}", "status": 400}, "server-not-found": {"body": "{\"title\":\"Not Found\",\"status\":404,\"detail\":\"Server not found\"}", "status": 404}, "updated-since-without-deleted": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"Cannot set include_deleted=false when using updated_since (incremental sync requires deleted servers)\"}", "status": 400}, "version-filter-unsupported": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"This static mirror answers only version=latest on /v0.1/servers; use /v0.1/servers/{serverName}/versions/{version}\"}", "status": 400}}, "rowsFormat": "mcp-mirror-rows/1", "rowsIndexFile": "v0.1/x/mcp-mirror/rows/index.json", "trueValues": ["1", "T", "TRUE", "True", "t", "true"]};
+var CONFIG = {"api": "v0.1", "apiAlias": "v0", "defaultSize": 30, "deletedView": "include-deleted.json", "falseValues": ["0", "F", "FALSE", "False", "f", "false"], "headers": {"Access-Control-Allow-Headers": "Authorization, Content-Type", "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS", "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300, must-revalidate", "X-Content-Type-Options": "nosniff"}, "hostDir": ".mcp-mirror", "indexView": "index.json", "jsonType": "application/json", "landingPage": "index.html", "notFoundPage": "404.html", "prefix": "/mcp", "preflightMaxAge": "86400", "problemDir": "v0.1/_problems", "problemType": "application/problem+json", "problems": {"bad-cursor": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"Unknown cursor: use the exact metadata.nextCursor of the previous page\"}", "status": 400}, "bad-include-deleted": {"body": "{\"title\":\"Unprocessable Entity\",\"status\":422,\"detail\":\"include_deleted must be true or false\"}", "status": 422}, "bad-limit": {"body": "{\"title\":\"Unprocessable Entity\",\"status\":422,\"detail\":\"limit must be an integer from 1 to 100\"}", "status": 422}, "bad-updated-since": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"Invalid updated_since format: expected RFC3339 timestamp (e.g., 2025-08-07T13:15:04.280Z)\"}", "status": 400}, "endpoint-not-found": {"body": "{\"title\":\"Not Found\",\"status\":404,\"detail\":\"Endpoint not found\"}", "status": 404}, "list-needs-sidecar": {"body": "{\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"This host answers /v0.1/servers through `mcp-mirror serve`, which it was not configured to reach (host-config --sidecar)\"}", "status": 503}, "search-unsupported": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"This static mirror cannot search; fetch /v0.1/servers and filter by name, or use the search of the HTML catalog\"}", "status": 400}, "server-not-found": {"body": "{\"title\":\"Not Found\",\"status\":404,\"detail\":\"Server not found\"}", "status": 404}, "updated-since-without-deleted": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"Cannot set include_deleted=false when using updated_since (incremental sync requires deleted servers)\"}", "status": 400}, "version-filter-unsupported": {"body": "{\"title\":\"Bad Request\",\"status\":400,\"detail\":\"This static mirror answers only version=latest on /v0.1/servers; use /v0.1/servers/{serverName}/versions/{version}\"}", "status": 400}}, "rowsFormat": "mcp-mirror-rows/1", "rowsIndexFile": "v0.1/x/mcp-mirror/rows/index.json", "trueValues": ["1", "T", "TRUE", "True", "t", "true"], "types": {".atom": "application/atom+xml", ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".json": "application/json", ".xml": "application/xml", ".yaml": "application/yaml"}};
 
 // -- query strings, as Python's parse_qsl (keep_blank_values) and serve read them -------
 
@@ -298,6 +299,71 @@ function plan(rawQuery) {
   return computeList(parseQuery(rawQuery));
 }
 
+// -- every other path: serve's normalize and mirror/routes.py resolve ------------------
+
+var BAD_TARGET = /[\u0000-\u0020\u007f]|%(?![0-9A-Fa-f]{2})/;  // what nginx, Go and serve refuse in a path
+
+function decodePath(raw) {
+  // serve's normalize: %XX decoded as (strict) UTF-8, so a name's %2F is its directory level,
+  // and `.`/`..` resolved; null for a path serve refuses with a 400 (NUL, a bad escape or
+  // UTF-8 sequence, a `..` above the root)
+  if (BAD_TARGET.test(raw)) { return null; }
+  var decoded = raw;
+  if (raw.indexOf("%") >= 0) {
+    try { decoded = decodeURIComponent(raw); } catch (e) { return null; }
+  }
+  if (decoded.indexOf("\u0000") >= 0) { return null; }
+  var stack = [], segments = decoded.split("/");
+  for (var i = 0; i < segments.length; i++) {
+    var part = segments[i];
+    if (part === "" || part === ".") { continue; }
+    if (part === "..") {
+      if (!stack.length) { return null; }
+      stack.pop();
+    } else {
+      stack.push(part);
+    }
+  }
+  return "/" + stack.join("/");
+}
+
+function problemFile(slug) { return CONFIG.problemDir + "/" + slug + ".json"; }
+
+function resolvePath(path, query) {
+  // routes.resolve for a host that computes: `path` is decoded and relative to the base,
+  // `query` is parseQuery's. {list: true} for GET /v0.1/servers; else the tree files to
+  // try in order (the first the deploy has answers with `status`), then `fallback` (a file
+  // or null) with `fallbackStatus`.
+  var parts = path.split("/").filter(function (part) { return part !== ""; });
+  if (parts.length && parts[0] === CONFIG.apiAlias) { parts[0] = CONFIG.api; }  // one API under both prefixes
+  if (parts.length && parts[0] === CONFIG.hostDir) {  // the host's own files are never served
+    return { status: 200, files: [], fallback: CONFIG.notFoundPage, fallbackStatus: 404 };
+  }
+  if (!parts.length || parts[0] !== CONFIG.api) {
+    var here = parts.join("/");
+    return { status: 200, files: parts.length ? [here, here + "/index.html"] : [CONFIG.landingPage],
+             fallback: CONFIG.notFoundPage, fallbackStatus: 404 };
+  }
+  if (parts.length === 2 && parts[1] === "servers") { return { list: true }; }
+  var includeDeleted = query.include_deleted;
+  if (includeDeleted !== undefined && !isOneOf(includeDeleted, CONFIG.trueValues.concat(CONFIG.falseValues))) {
+    return { status: 422, files: [problemFile("bad-include-deleted")], fallback: null, fallbackStatus: 404 };
+  }
+  var directory = parts.join("/");
+  var missing = parts.length > 2 && parts[1] === "servers" ? "server-not-found" : "endpoint-not-found";
+  var files = isOneOf(includeDeleted, CONFIG.trueValues) ? [directory + "/" + CONFIG.deletedView] : [];
+  files.push(directory + "/" + CONFIG.indexView);
+  return { status: 200, files: files, fallback: problemFile(missing), fallbackStatus: 404 };
+}
+
+function contentType(rel) {
+  // hosts.content_type: every file under the API prefix is JSON, its problems problem+json
+  if (rel.indexOf(CONFIG.problemDir + "/") === 0) { return CONFIG.problemType; }
+  if (rel.indexOf(CONFIG.api + "/") === 0) { return CONFIG.jsonType; }
+  var dot = rel.lastIndexOf(".");
+  return (dot > rel.lastIndexOf("/") && CONFIG.types[rel.slice(dot)]) || "application/octet-stream";
+}
+
 // -- answers: the I/O is the caller's ---------------------------------------------------
 
 var REPUBLISHING = { status: 503, body: '{"title":"Service Unavailable","status":503,' +
@@ -383,6 +449,13 @@ function segment(text) {
   });
 }
 
+function servedProblem(status, detail) {
+  // serve's own problem body, for a path it refuses or a problem file the tree lacks
+  var title = { 400: "Bad Request", 404: "Not Found" }[status];
+  return { status: status, type: CONFIG.problemType,
+           body: '{"title":' + jsonString(title) + ',"status":' + status + ',"detail":' + jsonString(detail) + "}" };
+}
+
 function edge(request, fetchAsset) {
   // `fetchAsset(url, headers)` resolves to the static asset's Response. Tree paths are asked
   // from the deploy's root, each segment percent-encoded as a client would send it.
@@ -414,12 +487,40 @@ function edge(request, fetchAsset) {
       });
     });
   }
-  return answerFetching(url.search.slice(1), fetchText, fetchIndex).then(function (answer) {
-    return respond(answer.status, answer.type || CONFIG.problemType, request.method === "HEAD" ? null : answer.body);
+  function first(files, status) {
+    // the first of `files` the deploy has, as {status, type, body}; null when it has none
+    if (!files.length) { return Promise.resolve(null); }
+    return asset(files[0]).then(function (response) {
+      if (response.status !== 200) { return first(files.slice(1), status); }
+      return response.arrayBuffer().then(function (body) {
+        return { status: status, type: contentType(files[0]), body: body };
+      });
+    });
+  }
+  function answer() {
+    var path = decodePath(url.pathname);
+    if (path === null) { return Promise.resolve(servedProblem(400, "Bad request path")); }
+    var prefix = CONFIG.prefix;
+    if (prefix && path !== prefix && path.indexOf(prefix + "/") !== 0) {
+      return Promise.resolve(servedProblem(404, "Endpoint not found"));
+    }
+    var raw = url.search.slice(1);
+    var step = resolvePath(path.slice(prefix.length), parseQuery(raw));
+    if (step.list) { return answerFetching(raw, fetchText, fetchIndex); }
+    return first(step.files, step.status).then(function (found) {
+      if (found !== null) { return found; }
+      return first(step.fallback === null ? [] : [step.fallback], step.fallbackStatus).then(function (fallback) {
+        return fallback || servedProblem(step.fallbackStatus, step.fallbackStatus === 404 ? "Not found" : "Bad request");
+      });
+    });
+  }
+  return answer().then(function (found) {
+    return respond(found.status, found.type || CONFIG.problemType, request.method === "HEAD" ? null : found.body);
   });
 }
 
 export default { parseQuery: parseQuery, parseRfc3339: parseRfc3339, searchMatcher: searchMatcher,
                  compareText: compareText, parseIndex: parseIndex, select: select, plan: plan,
                  answerWith: answerWith, answerFetching: answerFetching, listDocument: listDocument,
+                 decodePath: decodePath, resolvePath: resolvePath, contentType: contentType, segment: segment,
                  nginx: nginx, edge: edge, config: CONFIG };
