@@ -41,6 +41,10 @@ class CrawlLimits:
 
     deadline             3600 s    the whole crawl, retries and waits included; each request's
                                    timeouts are clamped to what is left of it
+    response_deadline    60 s      one response, headers and body (upstream's slowest pages took
+                                   20-25 s in 2026): a trickle of bytes, each within the read
+                                   timeout, is cut here and retried like a timeout. Checked at every
+                                   read, with the request's timeouts clamped to it
     max_response_bytes   32 MiB    decoded bytes of one response, counted while streaming
     max_depth            1024      JSON nesting of a page (the page object is level 1; orjson
                                    itself refuses more than 1024). Entries deeper than admission's
@@ -61,6 +65,7 @@ class CrawlLimits:
     """
 
     deadline: float = 3600.0
+    response_deadline: float = 60.0
     max_response_bytes: int = 32 * MiB
     max_depth: int = 1024
     max_rows: int = 2_000_000
@@ -286,7 +291,7 @@ class Budget:
             base = client.timeout
         else:
             base = httpx.Timeout(self.limits.request_timeout, connect=min(10.0, self.limits.request_timeout))
-        left = max(self.remaining(), 0.001)
+        left = max(min(self.remaining(), self.limits.response_deadline), 0.001)
 
         def clamp(value: float | None) -> float:
             return left if value is None else min(value, left)
@@ -357,20 +362,23 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
     for hop in range(2):  # at most one redirect, and only to the same path with a trailing slash
         budget.check(url)
         budget.pace(url)
+        clock = _ResponseClock(time.monotonic() + limits.response_deadline, limits.response_deadline, url)
         try:
             # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
             with client.stream("GET", target, headers={"Accept-Encoding": "gzip"},
                                timeout=budget.timeout(client)) as response:
+                clock.check()
                 if response.status_code != 200:
-                    _drain(response, budget, url)
+                    _drain(response, budget, clock)
                 slashed = _slash_redirect(target, response) if hop == 0 else None
                 if slashed is not None:
                     target = slashed
                     continue
                 _check_status(url, response)
-                body = _read_body(url, response, limits, budget)
+                body = _read_body(url, response, limits, budget, clock)
         except httpx.TimeoutException as exc:
             budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
+            clock.check()  # and to the response's: running out of that is the response deadline
             raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
                              "the upstream is slow or down; run again later") from exc
         except httpx.ConnectError as exc:
@@ -386,10 +394,25 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@dataclass(frozen=True)
+class _ResponseClock:
+    """The deadline of one response: a trickle keeps every read within the read timeout, so
+    only a bound on the whole response stops it (checked at every read)."""
+
+    ends_at: float
+    seconds: float
+    url: str
+
+    def check(self) -> None:
+        if time.monotonic() > self.ends_at:
+            raise _Transient(f"upstream took more than {self.seconds:g} s to send one response: {self.url}",
+                             "the upstream is trickling or too slow; run again later or raise --response-deadline")
+
+
 _DRAIN_BYTES = 64 * 1024
 
 
-def _drain(response: httpx.Response, budget: Budget, url: str) -> None:
+def _drain(response: httpx.Response, budget: Budget, clock: _ResponseClock) -> None:
     """Read a small error or redirect body to its end before the response is closed: closing a
     connection with unread bytes resets it, and the server sees the reset as its own error."""
     if response.is_stream_consumed:
@@ -400,7 +423,8 @@ def _drain(response: httpx.Response, budget: Budget, url: str) -> None:
             seen += len(raw)
             if seen > _DRAIN_BYTES:
                 return
-            budget.check(url)
+            budget.check(clock.url)
+            clock.check()
 
 
 def _slash_redirect(url: str, response: httpx.Response) -> str | None:
@@ -440,7 +464,8 @@ class _NotFound(UpstreamError):
     """A 404: fatal for a list page, 'no versions left' for a server's versions."""
 
 
-def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: Budget) -> bytearray:
+def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: Budget,
+               clock: _ResponseClock) -> bytearray:
     """Stream the body, counting decoded bytes and stopping the moment the cap is passed.
 
     gzip is inflated here with max_length rather than by httpx, whose decoder inflates a whole
@@ -471,6 +496,7 @@ def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: 
         if len(body) > cap:
             raise _too_big(url, cap)
         budget.check(url)
+        clock.check()
     if inflate is not None and not inflate.eof:
         raise _Transient(f"upstream cut the gzip body short: {url}",
                          "the upstream or the network dropped the connection; run again later")

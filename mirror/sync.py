@@ -139,7 +139,8 @@ def crawl(store: Store, http: httpx.Client, settings: Settings, *, full: bool = 
     previous = store.latest_ok_snapshot()
     plan = plan_crawl(previous, store.last_full_snapshot(), upstream=settings.upstream, now=began, full=full,
                       full_every=settings.full_every)
-    limits = registry.CrawlLimits(deadline=settings.deadline, rate=settings.rate)
+    limits = registry.CrawlLimits(deadline=settings.deadline, response_deadline=settings.response_deadline,
+                                  rate=settings.rate)
     budget = registry.Budget.start(limits, sleep)
 
     def run(done: CrawlPlan, source: int | None = None) -> CrawlRun:

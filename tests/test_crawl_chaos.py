@@ -139,6 +139,24 @@ def test_a_trickled_body_stops_at_the_deadline(up):
     assert message.startswith("crawl passed its 1.5 s deadline after 1 pages: ")
 
 
+def test_a_trickled_response_is_cut_at_the_response_deadline_and_retried(up):
+    up.faults = [honest, trickle(interval=0.1)]  # the second page trickles once, then is honest
+    sleeps = []
+    assert crawl(up, CrawlLimits(response_deadline=0.5), sleeps) == KEYS
+    assert len(sleeps) == 1 and len(up.requests) == 3
+    assert up.requests[1] == up.requests[2]  # the same page asked again
+
+
+def test_a_trickle_that_outlasts_the_retries_fails_in_one_line(up):
+    up.faults = [honest]
+    up.fault = trickle(interval=0.1)
+    sleeps = []
+    message = crawl_fails(up, CrawlLimits(response_deadline=0.4), sleeps)
+    assert message.startswith("upstream took more than 0.4 s to send one response: ")
+    assert "raise --response-deadline" in message and "gave up after 4 attempts" in message
+    assert len(up.requests) == 5 and len(set(up.requests[1:])) == 1 and len(sleeps) == 3
+
+
 def test_a_stalled_body_stops_at_the_deadline(up):
     up.fault = stall()
     started = time.monotonic()
@@ -274,6 +292,27 @@ def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp
             pipeline.build(settings, sleep=lambda seconds: None)
         assert time.monotonic() - began < 10
     assert "\n" not in str(caught.value)
+    assert _site_bytes(settings.out) == before
+    with open_store(settings.db, create=False) as store:
+        assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
+        assert store.latest_ok_snapshot().id == 1
+
+
+def test_a_trickled_build_fails_at_the_response_deadline_leaving_everything_as_it_was(tmp_path):
+    with ChaosUpstream(ENTRIES) as up:
+        settings = Settings(upstream=up.url, db=tmp_path / "m.duckdb", out=tmp_path / "site",
+                            base_url="http://mirror.test", response_deadline=0.4)
+        pipeline.build(settings)
+        before = _site_bytes(settings.out)
+        asked = len(up.requests)
+        up.fault = trickle(interval=0.1)
+        with pytest.raises(MirrorError) as caught:
+            pipeline.build(settings, sleep=lambda seconds: None)
+        trickled = up.requests[asked:]
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("upstream took more than 0.4 s to send one response: ")
+    assert "gave up after 4 attempts" in message
+    assert len(trickled) == 4 and len(set(trickled)) == 1  # the first request of the crawl, four times
     assert _site_bytes(settings.out) == before
     with open_store(settings.db, create=False) as store:
         assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
