@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from mirror import __url__, __version__, paths
 from mirror.errors import UpstreamError, UsageError
-from mirror.models import ServerListPage, json_depth
+from mirror.models import ServerListPage, Unparsed, json_depth
 
 PAGE_LIMIT = 100
 USER_AGENT = f"mcp-mirror/{__version__} (+{__url__}; static mirror of the MCP Registry)"
@@ -231,6 +231,8 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
 
 def _key(item: Any) -> tuple[str, Any]:
     """(name, version) when the item has them; otherwise its content, so repeats still count as repeats."""
+    if isinstance(item, Unparsed):
+        return (item.name, item.version) if item.name is not None and item.version is not None else ("", id(item))
     server = item.get("server") if isinstance(item, dict) else None
     if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
         return (server["name"], server["version"])
@@ -528,10 +530,15 @@ def _too_big(url: str, cap: int, *, announced: int | None = None) -> UpstreamErr
                          hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
 
 
-def _parse_json(url: str, body: bytearray, limits: CrawlLimits) -> Any:
+def _parse_json(url: str, body: bytearray, limits: CrawlLimits, *, by_item: bool = False) -> Any:
+    """The body as JSON. With `by_item`, a list page the parser refuses whole is read again a
+    `servers` item at a time (split_page), so one item beyond the parser is one Unparsed item."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        data = _parse_by_item(body) if by_item else None
+        if data is not None:
+            return data
         if str(exc).startswith("depth limit exceeded"):
             raise _too_deep(url, limits) from exc
         if exc.pos >= len(body.rstrip()):
@@ -555,7 +562,7 @@ def _parse_document(url: str, body: bytearray, limits: CrawlLimits) -> Any:
 
 
 def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
-    data = _parse_json(url, body, limits)
+    data = _parse_json(url, body, limits, by_item=True)
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
                             hint="the upstream does not speak the v0.1 list format")
@@ -571,6 +578,143 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
 
 
 _ORJSON_DEPTH = 1024
+
+# -- a page read an item at a time ------------------------------------------------------------
+# orjson refuses a whole page for one item nested past its 1024 levels (upstream's Go decoder
+# takes 10,000) or one string it cannot read. split_page finds the items' byte ranges with a
+# scan that keeps only a bracket counter (no recursion, one pass, linear in the body, which the
+# byte cap bounds); each item is then parsed alone.
+
+_TOKEN = re.compile(rb'["\[\]{},]')
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # after the opening quote
+_SPACE = b" \t\r\n"
+MAX_SPLIT_ITEMS = 10_000  # members of one container: a page holds 100 items
+
+
+class Unsplittable(ValueError):
+    """The body is not an object whose members the scan can tell apart."""
+
+
+Span = tuple[int, int]
+
+
+def split_container(body: bytes | bytearray, start: int) -> tuple[list[Span], int]:
+    """The byte ranges of the members of the array or object opening at body[start] (an
+    object's members are `"key": value`), and the index just past its closing bracket.
+
+    Strings are skipped whole (escapes included), so only brackets and commas outside them
+    count; nesting is a counter, so any depth costs the same. Bracket kinds are not matched:
+    the parser checks each range, and a range it refuses is one bad item.
+    """
+    if start >= len(body) or body[start] not in b"[{":
+        raise Unsplittable("not an array or object")
+    pieces: list[Span] = []
+    depth, begin, pos = 0, start + 1, start + 1
+    while True:
+        match = _TOKEN.search(body, pos)
+        if match is None:
+            raise Unsplittable("unterminated")
+        at = match.start()
+        char = body[at]
+        if char == 0x22:  # '"'
+            rest = _STRING_REST.match(body, at + 1)
+            if rest is None:
+                raise Unsplittable("unterminated string")
+            pos = rest.end()
+            continue
+        pos = at + 1
+        if char in b"[{":
+            depth += 1
+        elif char in b"]}":
+            if depth == 0:
+                if pieces or body[begin:at].strip(_SPACE):
+                    pieces.append((begin, at))
+                return pieces, at + 1
+            depth -= 1
+        elif depth == 0:  # a comma between members
+            pieces.append((begin, at))
+            begin = at + 1
+            if len(pieces) > MAX_SPLIT_ITEMS:
+                raise Unsplittable(f"more than {MAX_SPLIT_ITEMS} members")
+
+
+def _strip(body: bytes | bytearray, span: Span) -> Span:
+    start, end = span
+    while start < end and body[start] in _SPACE:
+        start += 1
+    while end > start and body[end - 1] in _SPACE:
+        end -= 1
+    return start, end
+
+
+def _members(body: bytes | bytearray, span: Span) -> dict[str, Span]:
+    """An object's members as key -> value range (the last of a repeated key, as orjson)."""
+    start, end = _strip(body, span)
+    pieces, close = split_container(body, start)
+    if close != end:
+        raise Unsplittable("bytes after the object")
+    members = {}
+    for piece in pieces:
+        first, last = _strip(body, piece)
+        rest = _STRING_REST.match(body, first + 1) if body[first : first + 1] == b'"' else None
+        if rest is None:
+            raise Unsplittable("a member without a key")
+        try:
+            key = orjson.loads(body[first : rest.end()])
+        except orjson.JSONDecodeError as exc:
+            raise Unsplittable("a key that is not a string") from exc
+        colon, _ = _strip(body, (rest.end(), last))
+        if body[colon : colon + 1] != b":":
+            raise Unsplittable("a member without a colon")
+        members[key] = _strip(body, (colon + 1, last))
+    return members
+
+
+def split_page(body: bytes | bytearray) -> tuple[list[Span], dict[str, Span]]:
+    """The byte ranges of a list page's `servers` items, and of its top-level members.
+    Raises Unsplittable when the body is not such a page."""
+    members = _members(body, (0, len(body)))
+    if "servers" not in members:
+        raise Unsplittable("no servers member")
+    start, end = members["servers"]
+    if body[start : start + 1] != b"[":
+        raise Unsplittable("servers is not an array")
+    items, close = split_container(body, start)
+    if close != end:
+        raise Unsplittable("bytes after the servers array")
+    return [_strip(body, item) for item in items], members
+
+
+def _parse_by_item(body: bytearray) -> dict | None:
+    """The page with each item parsed alone (an Unparsed where that fails), its metadata parsed
+    as usual; None when the page itself, not one of its items, is what cannot be read."""
+    try:
+        spans, members = split_page(body)
+        metadata = orjson.loads(body[slice(*members["metadata"])]) if "metadata" in members else None
+    except (Unsplittable, orjson.JSONDecodeError):
+        return None
+    items: list[Any] = []
+    for span in spans:
+        raw = body[slice(*span)]
+        try:
+            items.append(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            reason = (f"entry nests JSON deeper than the parser's {_ORJSON_DEPTH} levels"
+                      if str(exc).startswith("depth limit exceeded") else f"entry is not valid JSON: {exc}")
+            items.append(Unparsed(reason, len(raw), *_name_and_version(body, span)))
+    return {"servers": items, "metadata": metadata}
+
+
+def _name_and_version(body: bytearray, span: Span) -> tuple[str | None, str | None]:
+    """server.name and server.version of an item the parser refused, when a scan finds them."""
+    found: list[str | None] = [None, None]
+    with contextlib.suppress(Unsplittable, orjson.JSONDecodeError, KeyError):
+        server = _members(body, _members(body, span)["server"])
+        for index, key in enumerate(("name", "version")):
+            if key in server:
+                value = orjson.loads(body[slice(*server[key])])
+                found[index] = value if isinstance(value, str) else None
+    return found[0], found[1]
 
 
 def _too_deep(url: str, limits: CrawlLimits) -> UpstreamError:

@@ -24,7 +24,7 @@ from mirror import paths, registry
 from mirror.admission import Admitter, rejected_row
 from mirror.diff import diff_rows
 from mirror.errors import MirrorError, UpstreamError
-from mirror.models import OFFICIAL, CrawlRun, Rejected, Snapshot, parse_time
+from mirror.models import OFFICIAL, CrawlRun, Rejected, Snapshot, Unparsed, parse_time
 from mirror.settings import Settings
 from mirror.store import CARRIED, REFETCHED, Store
 
@@ -371,6 +371,10 @@ def _follow_feed(store: Store, plan: CrawlPlan, previous: Snapshot | None, index
 
 def _keys(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
     for item in items:
+        if isinstance(item, Unparsed):  # refused, but returned: what was kept of it gives way
+            if item.name is not None and item.version is not None:
+                yield item.name, item.version
+            continue
         server = item.get("server") if isinstance(item, dict) else None
         if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
             yield server["name"], server["version"]

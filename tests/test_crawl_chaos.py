@@ -14,6 +14,7 @@ from chaos_upstream import (
     ChaosUpstream,
     cut_unframed,
     deep,
+    deep_item,
     gzip_bomb,
     hang_up,
     honest,
@@ -22,6 +23,7 @@ from chaos_upstream import (
     minting,
     redirect,
     retry_after,
+    spliced,
     stall,
     status,
     trickle,
@@ -31,6 +33,7 @@ from factories import item
 
 from mirror import pipeline, registry
 from mirror.errors import MirrorError, UpstreamError
+from mirror.models import Unparsed
 from mirror.registry import CrawlLimits, MiB
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -245,9 +248,36 @@ def test_a_redirect_is_an_error_naming_the_location(up, code):
 
 
 @pytest.mark.parametrize("depth", [1100, 100_000])
-def test_a_too_deep_page_is_one_clear_error(up, depth):
-    up.fault = deep(depth)
+def test_a_page_with_too_deep_metadata_is_one_clear_error(up, depth):
+    up.fault = deep(depth, in_metadata=True)
     assert crawl_fails(up).startswith("upstream page nests JSON deeper than 1024 levels: ")
+
+
+@pytest.mark.parametrize("depth", [1100, 100_000])
+def test_an_item_too_deep_for_the_parser_is_one_unparsed_item(up, depth):
+    up.fault = deep(depth)
+    with registry.make_client(timeout=5) as client:
+        [page] = list(registry.iter_pages(client, up.url))
+    assert page.items == [Unparsed("entry nests JSON deeper than the parser's 1024 levels", 2 * depth)]
+
+
+@pytest.mark.parametrize("depth", [5000, 100_000])
+def test_a_row_too_deep_for_the_parser_is_one_rejected_row_and_the_build_goes_on(tmp_path, depth):
+    with ChaosUpstream(ENTRIES) as up:
+        up.fault = spliced(deep_item(depth), deep_item(depth, name="io.github.chaos/z-deep", version="1.0.0"))
+        settings = Settings(upstream=up.url, db=tmp_path / "m.duckdb", out=tmp_path / "site",
+                            base_url="http://mirror.test")
+        result = pipeline.build(settings)
+    assert [(r.name, r.version, r.reason) for r in result.crawl.rejected] == [
+        ("io.github.chaos/deep", "6.6.6", "entry nests JSON deeper than the parser's 1024 levels"),
+        ("io.github.chaos/z-deep", "1.0.0", "entry nests JSON deeper than the parser's 1024 levels")]
+    assert orjson.loads(result.crawl.rejected[0].doc) == {"mcp-mirror": f"entry of {len(deep_item(depth))} bytes "
+                                                                        "could not be parsed"}
+    with open_store(settings.db, create=False) as store:
+        assert [r.key for r in store.load_rows(result.crawl.snapshot.id)] == KEYS
+    versions = settings.out / "v0.1" / "servers" / "io.github.chaos" / "s" / "versions"
+    assert all((versions / version / "index.json").is_file() for _, version in KEYS)
+    assert not (settings.out / "v0.1" / "servers" / "io.github.chaos" / "deep").exists()
 
 
 def test_a_page_just_within_the_depth_bound_is_read(up):
@@ -278,7 +308,7 @@ def _site_bytes(out):
 
 @pytest.mark.parametrize("fault", [
     status(500), status(503), huge(), huge(content_length=False), redirect(302, "https://elsewhere.example/"),
-    truncated(), deep(2000), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
+    truncated(), deep(2000, in_metadata=True), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
 ], ids=["500s", "503s", "50MB", "50MB-unframed", "redirect", "truncated", "deep", "minting", "trickle"])
 def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp_path, fault):
     with ChaosUpstream(ENTRIES) as up:
