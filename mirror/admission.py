@@ -101,6 +101,12 @@ class Admitter:
         self._candidates = [c for c in self._candidates if c.name != name]
         self.rejected = [r for r in self.rejected if r.name != name]
 
+    def forget_keys(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Drop what was admitted or refused of these (name, version)s: a newer answer replaces them."""
+        keys = set(keys)
+        self._candidates = [c for c in self._candidates if (c.name, c.version) not in keys]
+        self.rejected = [r for r in self.rejected if (r.name, r.version) not in keys]
+
     def settle(self, smallest: Smallest) -> dict[int, str]:
         """Losing positions and their reasons."""
         losers = {c.position: reason for c, reason in _settle(self._candidates, smallest) if reason is not None}

@@ -14,7 +14,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -90,6 +90,7 @@ class Page:
     url: str
     items: list[Any]
     next_cursor: str | None
+    served_at: datetime | None = None  # its Date header: upstream's clock when it answered
 
 
 def make_client(timeout: float = 30.0) -> httpx.Client:
@@ -132,6 +133,17 @@ def servers_url(upstream: str, *, cursor: str | None = None, limit: int = PAGE_L
     return paths.Urls(upstream).servers(**query)
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP-date (a Date or Retry-After header) as an aware datetime; None when it is not one."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # "-0000": always GMT
+
+
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
     """A Retry-After header in either form (delta-seconds or HTTP-date) as seconds from now."""
     if not value:
@@ -139,12 +151,9 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     value = value.strip()
     if re.fullmatch(r"[0-9]+", value):
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    when = http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:  # "-0000": RFC 9110 dates are always GMT
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -377,6 +386,7 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
                     target = slashed
                     continue
                 _check_status(url, response)
+                served_at = response.headers.get("Date")
                 body = _read_body(url, response, limits, budget, clock)
         except httpx.TimeoutException as exc:
             budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
@@ -392,7 +402,10 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
         except httpx.HTTPError as exc:  # resets and other transport failures
             raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
                              "the upstream or the network dropped the connection; run again later") from exc
-        return (parse or _parse_page)(url, body, limits)
+        result = (parse or _parse_page)(url, body, limits)
+        if isinstance(result, Page):
+            result = replace(result, served_at=http_date(served_at))
+        return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 

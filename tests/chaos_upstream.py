@@ -204,13 +204,14 @@ def deep_item(depth: int, name: str = "io.github.chaos/deep", version: str = "6.
 
 
 def spliced(*raw: bytes) -> Fault:
-    """The honest answer, with the `raw` items (bytes as they are) first in the first list page."""
+    """The honest answer, with the `raw` items (bytes as they are) first in the first page of the
+    whole list (not in an updated_since answer)."""
 
     def fault(exchange: Exchange) -> None:
         status_code, headers, body = exchange.honest_answer()
         opening = b'{"servers":['
-        if status_code == 200 and "/servers?" in exchange.path and "cursor=" not in exchange.path \
-                and body.startswith(opening):
+        first = "/servers?" in exchange.path and not any(p in exchange.path for p in ("cursor=", "updated_since="))
+        if status_code == 200 and first and body.startswith(opening):
             rest = body[len(opening):]
             body = opening + b",".join(raw) + (b"" if rest.startswith(b"]") else b",") + rest
         exchange.head(status_code, {**headers, "Content-Length": str(len(body))})

@@ -41,7 +41,7 @@ def test_build_prints_a_summary(settings):
     result = build(settings)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("snapshot 1 (full, 4 requests): 120 rows, 47 servers from http://127.0.0.1:")
+    assert lines[0].startswith("snapshot 1 (full, 5 requests): 120 rows, 47 servers from http://127.0.0.1:")
     assert lines[1].startswith("changes: 47 server_added, 120 version_added")
     assert lines[2] == "rejected entries: 0"
     assert "written" in lines[3] and lines[4].startswith("took ")
