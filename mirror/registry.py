@@ -198,6 +198,12 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
 
     Only cursors are followed, always on `upstream`: no URL found in an entry is ever requested.
     A `budget` shared with other requests of the same crawl carries its deadline, pace and count.
+
+    A page over max_response_bytes is asked for again with a tenth of the limit (100, 10, 1)
+    until the rows it would have held are read, so large rows (each of which admission then
+    refuses) cannot stop the crawl together. One row over the cap alone still does: the
+    nextCursor that steps past it comes after it in the body, and forging one from its name
+    and version would assume the cursor's format, which is upstream's own.
     """
     check_upstream_url(upstream)
     budget = budget or Budget.start(limits, sleep)
@@ -207,10 +213,24 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
     keys: set[tuple[str, Any]] = set()
     rows = stale = 0
     cursor: str | None = None
+    limit, owed, small_pages = PAGE_LIMIT, 0, 0  # owed: rows left to read at the smaller limit
     while True:
-        page = _fetch(client, servers_url(upstream, cursor=cursor, updated_since=updated_since),
-                      limits=limits, sleep=sleep, budget=budget)
+        try:
+            page = _fetch(client, servers_url(upstream, cursor=cursor, limit=limit, updated_since=updated_since),
+                          limits=limits, sleep=sleep, budget=budget)
+        except _TooBig as exc:
+            if limit == 1:
+                raise UpstreamError(exc.message, hint="one row alone is over the cap and the cursor past it comes "
+                                                      "after it; the upstream is broken or hostile") from exc
+            owed = owed or limit
+            limit = max(1, limit // 10)
+            continue
         budget.pages += 1
+        if limit < PAGE_LIMIT:
+            small_pages += len(page.items) >= limit  # a full small page is no minted cursor
+            owed -= len(page.items)
+            if owed <= 0:
+                limit, owed = PAGE_LIMIT, 0
         rows += len(page.items)
         if rows > limits.max_rows:
             raise UpstreamError(f"upstream sent more than {limits.max_rows} rows in {budget.pages} pages: {page.url}",
@@ -231,7 +251,7 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
         if stale >= limits.max_stale_pages:
             raise UpstreamError(f"upstream sent {stale} pages in a row with no new rows but a nextCursor: {page.url}",
                                 hint="the upstream paginates in a loop; the crawl was not saved")
-        if budget.pages - first_page >= len(keys) // limits.min_rows_per_page + limits.page_slack:
+        if budget.pages - first_page - small_pages >= len(keys) // limits.min_rows_per_page + limits.page_slack:
             raise UpstreamError(f"upstream keeps minting cursors: {budget.pages} pages for {len(keys)} rows",
                                 hint="an honest upstream sends full pages; the crawl was not saved")
         cursors.add(next_cursor)
@@ -509,6 +529,7 @@ def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: 
         else:
             _inflate_into(body, raw, inflate, cap, url)
         if len(body) > cap:
+            body.clear()  # the error's frames outlive this call (the page is asked for again): free it now
             raise _too_big(url, cap)
         budget.check(url)
         clock.check()
@@ -530,17 +551,22 @@ def _inflate_into(body: bytearray, raw: bytes, inflate: Any, cap: int, url: str)
                                 hint="the upstream or a proxy in between is broken") from exc
         body += out
         if len(body) > cap:
+            body.clear()
             raise _too_big(url, cap)
         data = inflate.unconsumed_tail
         if not data and len(out) < step:  # input used up and nothing held back
             return
 
 
+class _TooBig(UpstreamError):
+    """A response over max_response_bytes: a list page is asked for again in smaller pages."""
+
+
 def _too_big(url: str, cap: int, *, announced: int | None = None) -> UpstreamError:
     size = f"{cap / MiB:g} MiB" if cap % MiB == 0 else f"{cap} bytes"
     what = f"announced {announced} bytes, more than {size}," if announced else f"sent more than {size}"
-    return UpstreamError(f"upstream {what} for {url}",
-                         hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
+    return _TooBig(f"upstream {what} for {url}",
+                   hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
 
 
 def _parse_json(url: str, body: bytearray, limits: CrawlLimits, *, by_item: bool = False) -> Any:

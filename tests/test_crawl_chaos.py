@@ -7,6 +7,7 @@ message is one line, with time and memory bounded by CrawlLimits.
 import os
 import time
 import tracemalloc
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
@@ -224,7 +225,8 @@ def test_a_50_mb_body_without_a_length_stops_at_the_byte_cap(up):
     message, peak = measured(up)
     assert message.startswith("upstream sent more than 32 MiB for ")
     assert peak < 38 * MiB  # the cap, bytearray's spare eighth, a network chunk
-    assert up.body_bytes < 50_000_000
+    # asked again at limit 10 and 1 (a page over the cap may be large rows), each read stopped short
+    assert len(up.requests) == 3 and up.body_bytes < 3 * 50_000_000
 
 
 def test_a_gzip_bomb_stops_at_the_byte_cap_counting_decoded_bytes(up):
@@ -347,3 +349,26 @@ def test_a_trickled_build_fails_at_the_response_deadline_leaving_everything_as_i
     with open_store(settings.db, create=False) as store:
         assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
         assert store.latest_ok_snapshot().id == 1
+
+
+def _limits(up):
+    return [parse_qs(urlsplit(target).query)["limit"][0] for target in up.requests]
+
+
+def test_a_page_over_the_cap_is_read_again_in_smaller_pages():
+    entries = [item("io.github.big/s", f"1.0.{i:03d}", description="x" * 2000) for i in range(150)]
+    with ChaosUpstream(entries) as up:
+        keys = crawl(up, CrawlLimits(max_response_bytes=100_000))
+    assert keys == [("io.github.big/s", f"1.0.{i:03d}") for i in range(150)]
+    # 100 rows are ~250 kB: ten pages of 10, then the rest asked for at 100 again, and at 10
+    assert _limits(up) == ["100"] + ["10"] * 10 + ["100"] + ["10"] * 6  # the last page of 10 is full
+
+
+def test_one_row_over_the_cap_alone_is_one_clear_error():
+    entries = [item("io.github.big/s", f"1.0.{i:03d}") for i in range(30)]
+    entries[12]["server"]["description"] = "x" * 200_000
+    with ChaosUpstream(entries) as up:
+        message = crawl_fails(up, CrawlLimits(max_response_bytes=100_000))
+    assert message.startswith("upstream announced ") and "limit=1" in message
+    assert "one row alone is over the cap" in message
+    assert _limits(up) == ["100", "10", "10", "1", "1", "1"]  # rows 0-9, then 10, 11, and 12 alone
