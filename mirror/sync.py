@@ -241,7 +241,7 @@ def _converge(writer: Any, admitter: Admitter, http: httpx.Client, budget: regis
               since: datetime, progress: Progress | None) -> _Converged:
     """After the last page of a full crawl, ask once for the rows updated since it began (in
     upstream's clock, the first page's Date, less the overlap) and let them replace what the
-    crawl staged: keyset cursors never see a row published or renamed before the cursor
+    crawl staged: keyset cursors never see a row published or changed before the cursor
     while the crawl ran. isLatest is settled as an incremental crawl settles it."""
     asked = iso_time(since)
     pages = 0

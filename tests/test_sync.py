@@ -231,6 +231,7 @@ def test_a_full_crawl_holds_the_rows_published_and_changed_while_it_ran(tmp_path
     with FakeUpstream(registry_of(250)) as upstream:
         registry = upstream.registry
         registry.clock = lambda: now
+        registry.publish(item("io.github.sync/s0003", "2.0.0")["server"])  # latest until deleted mid-crawl
         answer = registry.handle
         events = []
 
@@ -245,6 +246,7 @@ def test_a_full_crawl_holds_the_rows_published_and_changed_while_it_ran(tmp_path
                 registry.publish(item("io.github.sync/s0000", "2.0.0")["server"])  # takes isLatest from 1.0.0
                 registry.edit("io.github.sync/s0001", "1.0.0", description="edited mid-crawl")
                 registry.set_status("io.github.sync/s0002", "1.0.0", "deprecated")
+                registry.set_status("io.github.sync/s0003", "2.0.0", "deleted")  # 1.0.0 is latest again, unbumped
             events.append("updated_since" if "updated_since" in query else "page")
             return answer(method, target)
 
@@ -254,15 +256,18 @@ def test_a_full_crawl_holds_the_rows_published_and_changed_while_it_ran(tmp_path
         asked = sent(upstream)
         registry.handle = answer
         assert comparable_tree(settings.out) == full_copy(upstream, tmp_path)
-    assert events == ["page", "published", "page", "page", "updated_since"]
-    assert asked[-1]["updated_since"] == ["2026-06-01T11:55:00.000000Z"]  # the first page's Date less 5 min
+    assert events == ["page", "published", "page", "page", "updated_since"]  # then s0003's versions
+    # once, from the first page's Date less 5 min
+    assert [q["updated_since"] for q in asked if "updated_since" in q] == [["2026-06-01T11:55:00.000000Z"]]
     with open_store(settings.db, create=False) as store:
         rows = {row.key: row for row in store.load_rows(result.crawl.snapshot.id)}
-    assert len(rows) == 253 and {("io.github.sync/a-early", "1.0.0"), ("io.github.sync/z-late", "1.0.0")} <= set(rows)
+    assert len(rows) == 254 and {("io.github.sync/a-early", "1.0.0"), ("io.github.sync/z-late", "1.0.0")} <= set(rows)
     assert [rows[("io.github.sync/s0000", v)].is_latest for v in ("1.0.0", "2.0.0")] == [False, True]
     assert orjson.loads(rows[("io.github.sync/s0001", "1.0.0")].doc)["server"]["description"] == "edited mid-crawl"
     assert rows[("io.github.sync/s0002", "1.0.0")].status == "deprecated"
-    assert result.crawl.refetched == [] and result.crawl.rejected == []
+    assert [rows[("io.github.sync/s0003", v)].is_latest for v in ("1.0.0", "2.0.0")] == [True, False]
+    # no row the crawl or the closing request got says where s0003's flag went: fetched again
+    assert result.crawl.refetched == ["io.github.sync/s0003"] and result.crawl.rejected == []
 
 
 def test_a_full_crawl_of_an_upstream_that_ignores_updated_since_asks_once_and_says_so(tmp_path):
