@@ -32,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from mirror import paths
-from mirror.models import Rejected, Row, json_depth, parse_time, row_from_item
+from mirror.models import Rejected, Row, Unparsed, json_depth, parse_time, row_from_item
 
 MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more than 254
 # Every admitted document is copied into several files (version, latest and list views, and
@@ -101,6 +101,12 @@ class Admitter:
         self._candidates = [c for c in self._candidates if c.name != name]
         self.rejected = [r for r in self.rejected if r.name != name]
 
+    def forget_keys(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Drop what was admitted or refused of these (name, version)s: a newer answer replaces them."""
+        keys = set(keys)
+        self._candidates = [c for c in self._candidates if (c.name, c.version) not in keys]
+        self.rejected = [r for r in self.rejected if (r.name, r.version) not in keys]
+
     def settle(self, smallest: Smallest) -> dict[int, str]:
         """Losing positions and their reasons."""
         losers = {c.position: reason for c, reason in _settle(self._candidates, smallest) if reason is not None}
@@ -128,6 +134,8 @@ def rejected_row(position: int, row: Row, reason: str) -> Rejected:
 
 def admit_one(item: Any) -> Row:
     """The row for one item judged on its own; raises with the reason when it is refused."""
+    if isinstance(item, Unparsed):
+        raise ValueError(item.reason)
     if not isinstance(item, dict):
         raise ValueError("entry is not a JSON object")
     try:
@@ -182,6 +190,9 @@ def _reason(exc: Exception) -> str:
 
 def rejection(position: int, item: Any, reason: str) -> Rejected:
     """A Rejected record that keeps whatever can be kept of the item."""
+    if isinstance(item, Unparsed):  # its bytes are what no parser here reads: a note stands in for them
+        note = {"mcp-mirror": f"entry of {item.size} bytes could not be parsed"}
+        return Rejected(position, item.name, item.version, one_line(reason), orjson.dumps(note))
     # dict.get, not item.get: a subclass's own methods may be what failed
     server = dict.get(item, "server") if isinstance(item, dict) else None
     name = dict.get(server, "name") if isinstance(server, dict) else None

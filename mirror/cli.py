@@ -24,6 +24,7 @@ from mirror.settings import (
     DEFAULT_DB,
     DEFAULT_OUT,
     DEFAULT_RATE,
+    DEFAULT_RESPONSE_DEADLINE,
     DEFAULT_UPSTREAM,
     Settings,
 )
@@ -49,6 +50,11 @@ def upstream_option(f: Callable) -> Callable:
 
 
 def deadline_option(f: Callable) -> Callable:
+    """--deadline and --response-deadline: how long a crawl, and one response of it, may take."""
+    f = click.option("--response-deadline", envvar="MCP_MIRROR_RESPONSE_DEADLINE", default=DEFAULT_RESPONSE_DEADLINE,
+                     show_default=True, type=float,
+                     help="Seconds one upstream response (headers and body) may take; a slower or trickled one is "
+                          "retried like a timeout (env MCP_MIRROR_RESPONSE_DEADLINE).")(f)
     return click.option("--deadline", envvar="MCP_MIRROR_DEADLINE", default=3600.0, show_default=True, type=float,
                         help="Seconds the whole crawl may take, retries included; past it the crawl stops and "
                              "nothing is saved (env MCP_MIRROR_DEADLINE).")(f)
@@ -151,7 +157,8 @@ def cli() -> None:
 @db_option
 @deadline_option
 @sync_options
-def crawl(upstream: str, db: Path, deadline: float, full: bool, full_every: str, rate: float) -> None:
+def crawl(upstream: str, db: Path, deadline: float, response_deadline: float, full: bool, full_every: str,
+          rate: float) -> None:
     """Crawl the upstream registry into a new snapshot.
 
     The first crawl, and one every --full-every, fetches every row of GET
@@ -161,7 +168,8 @@ def crawl(upstream: str, db: Path, deadline: float, full: bool, full_every: str,
 
     Example: mcp-mirror crawl --upstream https://registry.modelcontextprotocol.io
     """
-    settings = make_settings(upstream=upstream, db=db, deadline=deadline, full_every=full_every, rate=rate)
+    settings = make_settings(upstream=upstream, db=db, deadline=deadline, response_deadline=response_deadline,
+                             full_every=full_every, rate=rate)
     with progress_display() as progress:
         result = pipeline.crawl(settings, full=full, progress=progress)
     warn(result.warnings)
@@ -268,14 +276,15 @@ def warn(lines: Iterable[str]) -> None:
 @sync_options
 @curation_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float, full: bool,
-          full_every: str, rate: float, policy: Path | None, local: Path | None, as_json: bool) -> None:
+def build(upstream: str, db: Path, out: Path, base_url: str, profile: str, deadline: float, response_deadline: float,
+          full: bool, full_every: str, rate: float, policy: Path | None, local: Path | None, as_json: bool) -> None:
     """Crawl (incrementally once a full snapshot exists), diff and render, then print a summary.
 
     Example: mcp-mirror build --out site --base-url https://mirror.example.org
     """
     settings = make_settings(upstream=upstream, db=db, out=out, base_url=base_url, profile=profile,
-                             deadline=deadline, full_every=full_every, rate=rate, policy=policy, local=local)
+                             deadline=deadline, response_deadline=response_deadline, full_every=full_every,
+                             rate=rate, policy=policy, local=local)
     with progress_display() as progress:
         result = pipeline.build(settings, full=full, progress=progress)
     warn([*result.crawl.warnings, *result.render.warnings])

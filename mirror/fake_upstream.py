@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
@@ -430,6 +431,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header in the registry's clock, as upstream's is in its own."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        return format_datetime(self.server.registry.clock().astimezone(UTC), usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -106,6 +106,18 @@ class ServerListPage(BaseModel):
 
 
 @dataclass(frozen=True)
+class Unparsed:
+    """A list item the JSON parser cannot read even alone (nested past orjson's 1024 levels,
+    text that is not JSON): kept in its page so admission rejects it, and only it, with
+    `reason`. `name` and `version` are what a cheap scan of its bytes found."""
+
+    reason: str
+    size: int
+    name: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
 class Row:
     """One (name, version) of a snapshot; `doc` is the upstream item, compact JSON."""
 

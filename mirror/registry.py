@@ -14,7 +14,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from mirror import __url__, __version__, paths
 from mirror.errors import UpstreamError, UsageError
-from mirror.models import ServerListPage, json_depth
+from mirror.models import ServerListPage, Unparsed, json_depth
 
 PAGE_LIMIT = 100
 USER_AGENT = f"mcp-mirror/{__version__} (+{__url__}; static mirror of the MCP Registry)"
@@ -41,6 +41,10 @@ class CrawlLimits:
 
     deadline             3600 s    the whole crawl, retries and waits included; each request's
                                    timeouts are clamped to what is left of it
+    response_deadline    60 s      one response, headers and body (upstream's slowest pages took
+                                   20-25 s in 2026): a trickle of bytes, each within the read
+                                   timeout, is cut here and retried like a timeout. Checked at every
+                                   read, with the request's timeouts clamped to it
     max_response_bytes   32 MiB    decoded bytes of one response, counted while streaming
     max_depth            1024      JSON nesting of a page (the page object is level 1; orjson
                                    itself refuses more than 1024). Entries deeper than admission's
@@ -61,6 +65,7 @@ class CrawlLimits:
     """
 
     deadline: float = 3600.0
+    response_deadline: float = 60.0
     max_response_bytes: int = 32 * MiB
     max_depth: int = 1024
     max_rows: int = 2_000_000
@@ -85,6 +90,7 @@ class Page:
     url: str
     items: list[Any]
     next_cursor: str | None
+    served_at: datetime | None = None  # its Date header: upstream's clock when it answered
 
 
 def make_client(timeout: float = 30.0) -> httpx.Client:
@@ -127,6 +133,17 @@ def servers_url(upstream: str, *, cursor: str | None = None, limit: int = PAGE_L
     return paths.Urls(upstream).servers(**query)
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP-date (a Date or Retry-After header) as an aware datetime; None when it is not one."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # "-0000": always GMT
+
+
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
     """A Retry-After header in either form (delta-seconds or HTTP-date) as seconds from now."""
     if not value:
@@ -134,12 +151,9 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     value = value.strip()
     if re.fullmatch(r"[0-9]+", value):
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    when = http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:  # "-0000": RFC 9110 dates are always GMT
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -184,6 +198,12 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
 
     Only cursors are followed, always on `upstream`: no URL found in an entry is ever requested.
     A `budget` shared with other requests of the same crawl carries its deadline, pace and count.
+
+    A page over max_response_bytes is asked for again with a tenth of the limit (100, 10, 1)
+    until the rows it would have held are read, so large rows (each of which admission then
+    refuses) cannot stop the crawl together. One row over the cap alone still does: the
+    nextCursor that steps past it comes after it in the body, and forging one from its name
+    and version would assume the cursor's format, which is upstream's own.
     """
     check_upstream_url(upstream)
     budget = budget or Budget.start(limits, sleep)
@@ -193,10 +213,24 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
     keys: set[tuple[str, Any]] = set()
     rows = stale = 0
     cursor: str | None = None
+    limit, owed, small_pages = PAGE_LIMIT, 0, 0  # owed: rows left to read at the smaller limit
     while True:
-        page = _fetch(client, servers_url(upstream, cursor=cursor, updated_since=updated_since),
-                      limits=limits, sleep=sleep, budget=budget)
+        try:
+            page = _fetch(client, servers_url(upstream, cursor=cursor, limit=limit, updated_since=updated_since),
+                          limits=limits, sleep=sleep, budget=budget)
+        except _TooBig as exc:
+            if limit == 1:
+                raise UpstreamError(exc.message, hint="one row alone is over the cap and the cursor past it comes "
+                                                      "after it; the upstream is broken or hostile") from exc
+            owed = owed or limit
+            limit = max(1, limit // 10)
+            continue
         budget.pages += 1
+        if limit < PAGE_LIMIT:
+            small_pages += len(page.items) >= limit  # a full small page is no minted cursor
+            owed -= len(page.items)
+            if owed <= 0:
+                limit, owed = PAGE_LIMIT, 0
         rows += len(page.items)
         if rows > limits.max_rows:
             raise UpstreamError(f"upstream sent more than {limits.max_rows} rows in {budget.pages} pages: {page.url}",
@@ -217,7 +251,7 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
         if stale >= limits.max_stale_pages:
             raise UpstreamError(f"upstream sent {stale} pages in a row with no new rows but a nextCursor: {page.url}",
                                 hint="the upstream paginates in a loop; the crawl was not saved")
-        if budget.pages - first_page >= len(keys) // limits.min_rows_per_page + limits.page_slack:
+        if budget.pages - first_page - small_pages >= len(keys) // limits.min_rows_per_page + limits.page_slack:
             raise UpstreamError(f"upstream keeps minting cursors: {budget.pages} pages for {len(keys)} rows",
                                 hint="an honest upstream sends full pages; the crawl was not saved")
         cursors.add(next_cursor)
@@ -226,6 +260,8 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
 
 def _key(item: Any) -> tuple[str, Any]:
     """(name, version) when the item has them; otherwise its content, so repeats still count as repeats."""
+    if isinstance(item, Unparsed):
+        return (item.name, item.version) if item.name is not None and item.version is not None else ("", id(item))
     server = item.get("server") if isinstance(item, dict) else None
     if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
         return (server["name"], server["version"])
@@ -286,7 +322,7 @@ class Budget:
             base = client.timeout
         else:
             base = httpx.Timeout(self.limits.request_timeout, connect=min(10.0, self.limits.request_timeout))
-        left = max(self.remaining(), 0.001)
+        left = max(min(self.remaining(), self.limits.response_deadline), 0.001)
 
         def clamp(value: float | None) -> float:
             return left if value is None else min(value, left)
@@ -357,20 +393,24 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
     for hop in range(2):  # at most one redirect, and only to the same path with a trailing slash
         budget.check(url)
         budget.pace(url)
+        clock = _ResponseClock(time.monotonic() + limits.response_deadline, limits.response_deadline, url)
         try:
             # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
             with client.stream("GET", target, headers={"Accept-Encoding": "gzip"},
                                timeout=budget.timeout(client)) as response:
+                clock.check()
                 if response.status_code != 200:
-                    _drain(response, budget, url)
+                    _drain(response, budget, clock)
                 slashed = _slash_redirect(target, response) if hop == 0 else None
                 if slashed is not None:
                     target = slashed
                     continue
                 _check_status(url, response)
-                body = _read_body(url, response, limits, budget)
+                served_at = response.headers.get("Date")
+                body = _read_body(url, response, limits, budget, clock)
         except httpx.TimeoutException as exc:
             budget.check(url)  # the timeouts are clamped to the deadline: running out of it is the deadline
+            clock.check()  # and to the response's: running out of that is the response deadline
             raise _Transient(f"upstream timed out: {url}: {_describe(exc)}",
                              "the upstream is slow or down; run again later") from exc
         except httpx.ConnectError as exc:
@@ -382,14 +422,32 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
         except httpx.HTTPError as exc:  # resets and other transport failures
             raise _Transient(f"upstream connection failed: {url}: {_describe(exc)}",
                              "the upstream or the network dropped the connection; run again later") from exc
-        return (parse or _parse_page)(url, body, limits)
+        result = (parse or _parse_page)(url, body, limits)
+        if isinstance(result, Page):
+            result = replace(result, served_at=http_date(served_at))
+        return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class _ResponseClock:
+    """The deadline of one response: a trickle keeps every read within the read timeout, so
+    only a bound on the whole response stops it (checked at every read)."""
+
+    ends_at: float
+    seconds: float
+    url: str
+
+    def check(self) -> None:
+        if time.monotonic() > self.ends_at:
+            raise _Transient(f"upstream took more than {self.seconds:g} s to send one response: {self.url}",
+                             "the upstream is trickling or too slow; run again later or raise --response-deadline")
 
 
 _DRAIN_BYTES = 64 * 1024
 
 
-def _drain(response: httpx.Response, budget: Budget, url: str) -> None:
+def _drain(response: httpx.Response, budget: Budget, clock: _ResponseClock) -> None:
     """Read a small error or redirect body to its end before the response is closed: closing a
     connection with unread bytes resets it, and the server sees the reset as its own error."""
     if response.is_stream_consumed:
@@ -400,7 +458,8 @@ def _drain(response: httpx.Response, budget: Budget, url: str) -> None:
             seen += len(raw)
             if seen > _DRAIN_BYTES:
                 return
-            budget.check(url)
+            budget.check(clock.url)
+            clock.check()
 
 
 def _slash_redirect(url: str, response: httpx.Response) -> str | None:
@@ -440,7 +499,8 @@ class _NotFound(UpstreamError):
     """A 404: fatal for a list page, 'no versions left' for a server's versions."""
 
 
-def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: Budget) -> bytearray:
+def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: Budget,
+               clock: _ResponseClock) -> bytearray:
     """Stream the body, counting decoded bytes and stopping the moment the cap is passed.
 
     gzip is inflated here with max_length rather than by httpx, whose decoder inflates a whole
@@ -469,8 +529,10 @@ def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: 
         else:
             _inflate_into(body, raw, inflate, cap, url)
         if len(body) > cap:
+            body.clear()  # the error's frames outlive this call (the page is asked for again): free it now
             raise _too_big(url, cap)
         budget.check(url)
+        clock.check()
     if inflate is not None and not inflate.eof:
         raise _Transient(f"upstream cut the gzip body short: {url}",
                          "the upstream or the network dropped the connection; run again later")
@@ -489,23 +551,33 @@ def _inflate_into(body: bytearray, raw: bytes, inflate: Any, cap: int, url: str)
                                 hint="the upstream or a proxy in between is broken") from exc
         body += out
         if len(body) > cap:
+            body.clear()
             raise _too_big(url, cap)
         data = inflate.unconsumed_tail
         if not data and len(out) < step:  # input used up and nothing held back
             return
 
 
+class _TooBig(UpstreamError):
+    """A response over max_response_bytes: a list page is asked for again in smaller pages."""
+
+
 def _too_big(url: str, cap: int, *, announced: int | None = None) -> UpstreamError:
     size = f"{cap / MiB:g} MiB" if cap % MiB == 0 else f"{cap} bytes"
     what = f"announced {announced} bytes, more than {size}," if announced else f"sent more than {size}"
-    return UpstreamError(f"upstream {what} for {url}",
-                         hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
+    return _TooBig(f"upstream {what} for {url}",
+                   hint="a v0.1 list page is far smaller; the upstream is broken or hostile")
 
 
-def _parse_json(url: str, body: bytearray, limits: CrawlLimits) -> Any:
+def _parse_json(url: str, body: bytearray, limits: CrawlLimits, *, by_item: bool = False) -> Any:
+    """The body as JSON. With `by_item`, a list page the parser refuses whole is read again a
+    `servers` item at a time (split_page), so one item beyond the parser is one Unparsed item."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        data = _parse_by_item(body) if by_item else None
+        if data is not None:
+            return data
         if str(exc).startswith("depth limit exceeded"):
             raise _too_deep(url, limits) from exc
         if exc.pos >= len(body.rstrip()):
@@ -529,7 +601,7 @@ def _parse_document(url: str, body: bytearray, limits: CrawlLimits) -> Any:
 
 
 def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
-    data = _parse_json(url, body, limits)
+    data = _parse_json(url, body, limits, by_item=True)
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UpstreamError(f"upstream page has no metadata object: {url}",
                             hint="the upstream does not speak the v0.1 list format")
@@ -545,6 +617,143 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
 
 
 _ORJSON_DEPTH = 1024
+
+# -- a page read an item at a time ------------------------------------------------------------
+# orjson refuses a whole page for one item nested past its 1024 levels (upstream's Go decoder
+# takes 10,000) or one string it cannot read. split_page finds the items' byte ranges with a
+# scan that keeps only a bracket counter (no recursion, one pass, linear in the body, which the
+# byte cap bounds); each item is then parsed alone.
+
+_TOKEN = re.compile(rb'["\[\]{},]')
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # after the opening quote
+_SPACE = b" \t\r\n"
+MAX_SPLIT_ITEMS = 10_000  # members of one container: a page holds 100 items
+
+
+class Unsplittable(ValueError):
+    """The body is not an object whose members the scan can tell apart."""
+
+
+Span = tuple[int, int]
+
+
+def split_container(body: bytes | bytearray, start: int) -> tuple[list[Span], int]:
+    """The byte ranges of the members of the array or object opening at body[start] (an
+    object's members are `"key": value`), and the index just past its closing bracket.
+
+    Strings are skipped whole (escapes included), so only brackets and commas outside them
+    count; nesting is a counter, so any depth costs the same. Bracket kinds are not matched:
+    the parser checks each range, and a range it refuses is one bad item.
+    """
+    if start >= len(body) or body[start] not in b"[{":
+        raise Unsplittable("not an array or object")
+    pieces: list[Span] = []
+    depth, begin, pos = 0, start + 1, start + 1
+    while True:
+        match = _TOKEN.search(body, pos)
+        if match is None:
+            raise Unsplittable("unterminated")
+        at = match.start()
+        char = body[at]
+        if char == 0x22:  # '"'
+            rest = _STRING_REST.match(body, at + 1)
+            if rest is None:
+                raise Unsplittable("unterminated string")
+            pos = rest.end()
+            continue
+        pos = at + 1
+        if char in b"[{":
+            depth += 1
+        elif char in b"]}":
+            if depth == 0:
+                if pieces or body[begin:at].strip(_SPACE):
+                    pieces.append((begin, at))
+                return pieces, at + 1
+            depth -= 1
+        elif depth == 0:  # a comma between members
+            pieces.append((begin, at))
+            begin = at + 1
+            if len(pieces) > MAX_SPLIT_ITEMS:
+                raise Unsplittable(f"more than {MAX_SPLIT_ITEMS} members")
+
+
+def _strip(body: bytes | bytearray, span: Span) -> Span:
+    start, end = span
+    while start < end and body[start] in _SPACE:
+        start += 1
+    while end > start and body[end - 1] in _SPACE:
+        end -= 1
+    return start, end
+
+
+def _members(body: bytes | bytearray, span: Span) -> dict[str, Span]:
+    """An object's members as key -> value range (the last of a repeated key, as orjson)."""
+    start, end = _strip(body, span)
+    pieces, close = split_container(body, start)
+    if close != end:
+        raise Unsplittable("bytes after the object")
+    members = {}
+    for piece in pieces:
+        first, last = _strip(body, piece)
+        rest = _STRING_REST.match(body, first + 1) if body[first : first + 1] == b'"' else None
+        if rest is None:
+            raise Unsplittable("a member without a key")
+        try:
+            key = orjson.loads(body[first : rest.end()])
+        except orjson.JSONDecodeError as exc:
+            raise Unsplittable("a key that is not a string") from exc
+        colon, _ = _strip(body, (rest.end(), last))
+        if body[colon : colon + 1] != b":":
+            raise Unsplittable("a member without a colon")
+        members[key] = _strip(body, (colon + 1, last))
+    return members
+
+
+def split_page(body: bytes | bytearray) -> tuple[list[Span], dict[str, Span]]:
+    """The byte ranges of a list page's `servers` items, and of its top-level members.
+    Raises Unsplittable when the body is not such a page."""
+    members = _members(body, (0, len(body)))
+    if "servers" not in members:
+        raise Unsplittable("no servers member")
+    start, end = members["servers"]
+    if body[start : start + 1] != b"[":
+        raise Unsplittable("servers is not an array")
+    items, close = split_container(body, start)
+    if close != end:
+        raise Unsplittable("bytes after the servers array")
+    return [_strip(body, item) for item in items], members
+
+
+def _parse_by_item(body: bytearray) -> dict | None:
+    """The page with each item parsed alone (an Unparsed where that fails), its metadata parsed
+    as usual; None when the page itself, not one of its items, is what cannot be read."""
+    try:
+        spans, members = split_page(body)
+        metadata = orjson.loads(body[slice(*members["metadata"])]) if "metadata" in members else None
+    except (Unsplittable, orjson.JSONDecodeError):
+        return None
+    items: list[Any] = []
+    for span in spans:
+        raw = body[slice(*span)]
+        try:
+            items.append(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            reason = (f"entry nests JSON deeper than the parser's {_ORJSON_DEPTH} levels"
+                      if str(exc).startswith("depth limit exceeded") else f"entry is not valid JSON: {exc}")
+            items.append(Unparsed(reason, len(raw), *_name_and_version(body, span)))
+    return {"servers": items, "metadata": metadata}
+
+
+def _name_and_version(body: bytearray, span: Span) -> tuple[str | None, str | None]:
+    """server.name and server.version of an item the parser refused, when a scan finds them."""
+    found: list[str | None] = [None, None]
+    with contextlib.suppress(Unsplittable, orjson.JSONDecodeError, KeyError):
+        server = _members(body, _members(body, span)["server"])
+        for index, key in enumerate(("name", "version")):
+            if key in server:
+                value = orjson.loads(body[slice(*server[key])])
+                found[index] = value if isinstance(value, str) else None
+    return found[0], found[1]
 
 
 def _too_deep(url: str, limits: CrawlLimits) -> UpstreamError:

@@ -16,6 +16,8 @@ _URL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 DEFAULT_FULL_EVERY = 24 * 3600.0
 # Upstream's ingress allows about 180 requests a minute per address; stay well under it.
 DEFAULT_RATE = 120.0
+# Upstream's slowest list pages took 20-25 s in 2026; a trickle must not hold a run for longer.
+DEFAULT_RESPONSE_DEADLINE = 60.0
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -39,6 +41,8 @@ class Settings(BaseModel):
     profile: str = Field("nginx", description="Host profile the tree is rendered for (see mirror.hosts).")
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for each upstream response.")
     deadline: float = Field(3600.0, gt=0, description="Seconds a whole crawl may take, retries included.")
+    response_deadline: float = Field(DEFAULT_RESPONSE_DEADLINE, gt=0,
+                                     description="Seconds one upstream response, headers and body, may take.")
     full_every: float = Field(DEFAULT_FULL_EVERY, gt=0,
                               description="Seconds after the last full crawl when the next crawl is full again.")
     rate: float = Field(DEFAULT_RATE, gt=0, description="Requests a minute sent to the upstream, at most.")

@@ -26,6 +26,7 @@ _SNAPSHOT_COLUMNS = ("id, started_at, finished_at, upstream, mode, outcome, erro
 # Staging positions of rows an incremental crawl did not fetch: after any crawl position.
 CARRIED = 10**12
 REFETCHED = 2 * 10**12
+CONVERGED = 3 * 10**12  # rows of a full crawl's closing updated_since request
 Carried = tuple[int, str, str, str | None]  # position, name, version, publishedAt
 _KEY_COLUMNS = "v.name, v.version, v.hash, v.status, v.is_latest, v.published_at, v.updated_at"
 _ROW_COLUMNS = f"{_KEY_COLUMNS}, d.doc"
@@ -462,13 +463,16 @@ class SnapshotWriter:
             "SELECT position, name, version, published_at FROM incoming WHERE position >= $base AND position < $re "
             "ORDER BY position", {"base": CARRIED, "re": REFETCHED}).fetchall()]
 
-    def settle_latest(self, names: Iterable[str], *, unsure: Iterable[str] = ()) -> list[str]:
+    def settle_latest(self, names: Iterable[str], *, unsure: Iterable[str] = (),
+                      fresh_from: int | None = None) -> list[str]:
         """Make isLatest of carried rows what upstream now says, for the servers this crawl
         returned rows of. Upstream moves the flag without bumping the other version's
         updatedAt, but it flags one version a server: where a returned row carries it,
         every carried version loses it (the document's flag is rewritten to false, the bytes
         upstream now serves). Gives the servers the rows cannot settle (no version or several
-        flagged, or an entry of it refused, in `unsure`): those must be fetched again."""
+        flagged, or an entry of it refused, in `unsure`): those must be fetched again.
+        With `fresh_from`, the rows at or past that position are the returned ones and every
+        other staged row counts as carried (a full crawl's closing updated_since request)."""
         self.flush()
         names = sorted(set(names))
         if not names:
@@ -482,8 +486,12 @@ class SnapshotWriter:
         refetch = set(unsure) & set(names)
         flips: dict[str, list[Any]] = {"position": [], "doc": [], "hash": []}
         for name, rows in by_name.items():
-            fetched = [r for r in rows if r[0] < CARRIED or r[0] >= REFETCHED]
-            carried = [r for r in rows if CARRIED <= r[0] < REFETCHED]
+            if fresh_from is None:
+                fetched = [r for r in rows if r[0] < CARRIED or r[0] >= REFETCHED]
+                carried = [r for r in rows if CARRIED <= r[0] < REFETCHED]
+            else:
+                fetched = [r for r in rows if r[0] >= fresh_from]
+                carried = [r for r in rows if r[0] < fresh_from]
             if len(fetched) == 1:
                 for position, doc in carried:
                     flipped = with_latest_flag(doc.encode(), False)
@@ -499,6 +507,18 @@ class SnapshotWriter:
                              "WHERE incoming.position = f.position")
             self.con.execute("DROP TABLE flips")
         return sorted(refetch)
+
+    def discard(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Unstage the rows of these (name, version)s: a newer answer for them replaces them."""
+        self.flush()
+        keys = sorted(set(keys))
+        if not keys:
+            return
+        self.con.execute("CREATE OR REPLACE TABLE discarded (name VARCHAR, version VARCHAR)")
+        _insert_columns(self.con, "discarded", {"name": [k[0] for k in keys], "version": [k[1] for k in keys]})
+        self.con.execute("DELETE FROM incoming WHERE EXISTS (SELECT 1 FROM discarded d "
+                         "WHERE d.name = incoming.name AND d.version = incoming.version)")
+        self.con.execute("DROP TABLE discarded")
 
     def replace_server(self, name: str, admitted: Sequence[tuple[int, Row]]) -> None:
         """A server fetched again whole: its staged rows give way to what upstream sent now."""

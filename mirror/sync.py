@@ -24,9 +24,9 @@ from mirror import paths, registry
 from mirror.admission import Admitter, rejected_row
 from mirror.diff import diff_rows
 from mirror.errors import MirrorError, UpstreamError
-from mirror.models import OFFICIAL, CrawlRun, Rejected, Snapshot, parse_time
+from mirror.models import OFFICIAL, CrawlRun, Rejected, Snapshot, Unparsed, parse_time
 from mirror.settings import Settings
-from mirror.store import CARRIED, REFETCHED, Store
+from mirror.store import CARRIED, CONVERGED, REFETCHED, Store
 
 Progress = Callable[[str], None]
 
@@ -139,7 +139,8 @@ def crawl(store: Store, http: httpx.Client, settings: Settings, *, full: bool = 
     previous = store.latest_ok_snapshot()
     plan = plan_crawl(previous, store.last_full_snapshot(), upstream=settings.upstream, now=began, full=full,
                       full_every=settings.full_every)
-    limits = registry.CrawlLimits(deadline=settings.deadline, rate=settings.rate)
+    limits = registry.CrawlLimits(deadline=settings.deadline, response_deadline=settings.response_deadline,
+                                  rate=settings.rate)
     budget = registry.Budget.start(limits, sleep)
 
     def run(done: CrawlPlan, source: int | None = None) -> CrawlRun:
@@ -159,10 +160,10 @@ def crawl(store: Store, http: httpx.Client, settings: Settings, *, full: bool = 
         if plan.mode == "full":
             _refuse_a_tree_without_feed(http, budget, settings.upstream)
         try:
-            return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
+            return _crawl_once(store, plan, previous, http, budget, settings, progress, run, began)
         except _IgnoredSince as exc:
             plan = CrawlPlan("full", "the upstream ignored updated_since", warning=str(exc))
-            return _crawl_once(store, plan, previous, http, budget, settings, progress, run)
+            return _crawl_once(store, plan, previous, http, budget, settings, progress, run, began)
     except MirrorError as exc:
         with contextlib.suppress(Exception):  # the crawl's error is the one to report
             store.record_failure(run(plan), str(exc))
@@ -171,17 +172,20 @@ def crawl(store: Store, http: httpx.Client, settings: Settings, *, full: bool = 
 
 def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: httpx.Client,
                 budget: registry.Budget, settings: Settings, progress: Progress | None,
-                run: Callable[..., CrawlRun]) -> CrawlResult:
+                run: Callable[..., CrawlRun], began: datetime) -> CrawlResult:
     incremental = plan.mode == "incremental" and previous is not None
     since = _parsed(plan.since) if incremental else None
     pages = rows_seen = 0
     admitter = Admitter()
     returned: set[tuple[str, str]] = set()
     refetched: list[str] = []
+    upstream_began: datetime | None = None
     with store.snapshot_writer() as writer:
         for page in prefetched(registry.iter_pages(http, settings.upstream, updated_since=plan.since if incremental
                                                    else None, budget=budget)):
             pages += 1
+            if upstream_began is None:
+                upstream_began = page.served_at or began
             if since is not None and (stale := _not_after(page.items, since)):
                 raise _IgnoredSince(f"the upstream ignored updated_since={plan.since}: it sent {stale} updated "
                                     f"before it ({page.url}); running a full crawl")
@@ -208,6 +212,13 @@ def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: 
                 if progress:
                     progress(f"fetched {name} again to settle isLatest")
             admitter.add_known(writer.carried())
+        else:
+            converged = _converge(writer, admitter, http, budget, settings, (upstream_began or began) - OVERLAP,
+                                  progress)
+            pages += converged.pages
+            refetched += converged.refetched
+            if converged.warning:
+                plan = dataclasses.replace(plan, warning=plan.warning or converged.warning)
         losers = admitter.settle(writer.smallest)
         rejected = sorted(admitter.rejected + [rejected_row(position, row, losers[position])
                                                for position, row in writer.drop(losers)],
@@ -217,6 +228,52 @@ def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: 
                            previous, rejected)
     return CrawlResult(snapshot=snapshot.snapshot, change_counts=snapshot.counts, rejected=rejected, pages=pages,
                        plan=plan, refetched=refetched)
+
+
+@dataclass(frozen=True)
+class _Converged:
+    pages: int
+    refetched: list[str]
+    warning: str | None = None
+
+
+def _converge(writer: Any, admitter: Admitter, http: httpx.Client, budget: registry.Budget, settings: Settings,
+              since: datetime, progress: Progress | None) -> _Converged:
+    """After the last page of a full crawl, ask once for the rows updated since it began (in
+    upstream's clock, the first page's Date, less the overlap) and let them replace what the
+    crawl staged: keyset cursors never see a row published or changed before the cursor
+    while the crawl ran. isLatest is settled as an incremental crawl settles it."""
+    asked = iso_time(since)
+    pages = 0
+    names: set[str] = set()
+    position = CONVERGED
+    for page in registry.iter_pages(http, settings.upstream, updated_since=asked, budget=budget):
+        pages += 1
+        if stale := _not_after(page.items, since):
+            return _Converged(pages, [], f"the upstream ignored updated_since={asked} after the full crawl: it sent "
+                                         f"{stale} updated before it ({page.url}); rows published during the "
+                                         "crawl may wait for the next one")
+        keys = set(_keys(page.items))
+        writer.discard(keys)
+        admitter.forget_keys(keys)
+        writer.add(admitter.admit(page.items, start=position))
+        position += len(page.items)
+        names.update(name for name, _ in keys)
+        if progress and page.items:
+            progress(f"merged {position - CONVERGED} rows updated during the crawl")
+    unsure = {r.name for r in admitter.rejected if r.name and r.position >= CONVERGED}
+    refetched = []
+    position = REFETCHED
+    for name in writer.settle_latest(names, unsure=unsure, fresh_from=CONVERGED):
+        page = registry.fetch_versions(http, settings.upstream, name, budget=budget)
+        pages += 1
+        admitter.forget(name)
+        writer.replace_server(name, admitter.admit(page.items, start=position))
+        position += len(page.items)
+        refetched.append(name)
+        if progress:
+            progress(f"fetched {name} again to settle isLatest")
+    return _Converged(pages, refetched)
 
 
 @dataclass(frozen=True)
@@ -370,6 +427,10 @@ def _follow_feed(store: Store, plan: CrawlPlan, previous: Snapshot | None, index
 
 def _keys(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
     for item in items:
+        if isinstance(item, Unparsed):  # refused, but returned: what was kept of it gives way
+            if item.name is not None and item.version is not None:
+                yield item.name, item.version
+            continue
         server = item.get("server") if isinstance(item, dict) else None
         if isinstance(server, dict) and isinstance(server.get("name"), str) and isinstance(server.get("version"), str):
             yield server["name"], server["version"]

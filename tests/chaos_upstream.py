@@ -189,10 +189,35 @@ def gzip_bomb(decoded: int = 64 * 2**20) -> Fault:
     return fault
 
 
-def deep(depth: int) -> Fault:
-    """A well-formed page whose one entry nests `depth` arrays."""
-    body = b'{"servers": [' + b"[" * depth + b"]" * depth + b'], "metadata": {"count": 1}}'
+def deep(depth: int, *, in_metadata: bool = False) -> Fault:
+    """A well-formed page whose one entry (or its metadata) nests `depth` arrays."""
+    nest = b"[" * depth + b"]" * depth
+    body = (b'{"servers": [], "metadata": {"count": 0, "deep": ' + nest + b"}}" if in_metadata
+            else b'{"servers": [' + nest + b'], "metadata": {"count": 1}}')
     return status(200, body, {"Content-Type": "application/json"})
+
+
+def deep_item(depth: int, name: str = "io.github.chaos/deep", version: str = "6.6.6") -> bytes:
+    """An entry, as bytes no encoder here writes, whose _meta nests `depth` arrays."""
+    server = orjson.dumps({"name": name, "version": version, "description": "deep"})
+    return b'{"server": ' + server + b', "_meta": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def spliced(*raw: bytes) -> Fault:
+    """The honest answer, with the `raw` items (bytes as they are) first in the first page of the
+    whole list (not in an updated_since answer)."""
+
+    def fault(exchange: Exchange) -> None:
+        status_code, headers, body = exchange.honest_answer()
+        opening = b'{"servers":['
+        first = "/servers?" in exchange.path and not any(p in exchange.path for p in ("cursor=", "updated_since="))
+        if status_code == 200 and first and body.startswith(opening):
+            rest = body[len(opening):]
+            body = opening + b",".join(raw) + (b"" if rest.startswith(b"]") else b",") + rest
+        exchange.head(status_code, {**headers, "Content-Length": str(len(body))})
+        exchange.write(body)
+
+    return fault
 
 
 def minting(rows_for: Callable[[int], list[Any]]) -> Fault:

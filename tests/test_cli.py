@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import orjson
 import pytest
@@ -42,7 +43,7 @@ def test_build_prints_a_summary(settings):
     result = build(settings)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("snapshot 1 (full, 4 requests): 120 rows, 47 servers from http://127.0.0.1:")
+    assert lines[0].startswith("snapshot 1 (full, 5 requests): 120 rows, 47 servers from http://127.0.0.1:")
     assert lines[1].startswith("changes: 47 server_added, 120 version_added")
     assert lines[2] == "rejected entries: 0"
     assert "written" in lines[3] and lines[4].startswith("took ")
@@ -240,3 +241,22 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch, capsys):
 def test_a_crawl_in_a_pipe_prints_no_progress(settings):
     result = build(settings)
     assert result.exit_code == 0 and "\x1b" not in result.output and "\r" not in result.output
+
+
+def test_the_response_deadline_comes_from_its_option_or_the_environment(built, upstream):
+    assert "--response-deadline" in invoke("crawl", "--help").output
+    assert "MCP_MIRROR_RESPONSE_DEADLINE" in invoke("build", "--help").output
+    before = site_bytes(built.out)
+    answer = upstream.registry.handle
+
+    def slow(method, target):
+        time.sleep(0.5)
+        return answer(method, target)
+
+    upstream.registry.handle = slow
+    result = invoke("build", "--upstream", built.upstream, "--db", built.db, "--out", built.out,
+                    env={"MCP_MIRROR_RESPONSE_DEADLINE": "0.2"})
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("mcp-mirror: error: upstream took more than 0.2 s to send one response: ")
+    assert "gave up after 4 attempts" in result.output
+    assert site_bytes(built.out) == before

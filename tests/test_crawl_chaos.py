@@ -7,6 +7,7 @@ message is one line, with time and memory bounded by CrawlLimits.
 import os
 import time
 import tracemalloc
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
@@ -14,6 +15,7 @@ from chaos_upstream import (
     ChaosUpstream,
     cut_unframed,
     deep,
+    deep_item,
     gzip_bomb,
     hang_up,
     honest,
@@ -22,6 +24,7 @@ from chaos_upstream import (
     minting,
     redirect,
     retry_after,
+    spliced,
     stall,
     status,
     trickle,
@@ -31,6 +34,7 @@ from factories import item
 
 from mirror import pipeline, registry
 from mirror.errors import MirrorError, UpstreamError
+from mirror.models import Unparsed
 from mirror.registry import CrawlLimits, MiB
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -139,6 +143,24 @@ def test_a_trickled_body_stops_at_the_deadline(up):
     assert message.startswith("crawl passed its 1.5 s deadline after 1 pages: ")
 
 
+def test_a_trickled_response_is_cut_at_the_response_deadline_and_retried(up):
+    up.faults = [honest, trickle(interval=0.1)]  # the second page trickles once, then is honest
+    sleeps = []
+    assert crawl(up, CrawlLimits(response_deadline=0.5), sleeps) == KEYS
+    assert len(sleeps) == 1 and len(up.requests) == 3
+    assert up.requests[1] == up.requests[2]  # the same page asked again
+
+
+def test_a_trickle_that_outlasts_the_retries_fails_in_one_line(up):
+    up.faults = [honest]
+    up.fault = trickle(interval=0.1)
+    sleeps = []
+    message = crawl_fails(up, CrawlLimits(response_deadline=0.4), sleeps)
+    assert message.startswith("upstream took more than 0.4 s to send one response: ")
+    assert "raise --response-deadline" in message and "gave up after 4 attempts" in message
+    assert len(up.requests) == 5 and len(set(up.requests[1:])) == 1 and len(sleeps) == 3
+
+
 def test_a_stalled_body_stops_at_the_deadline(up):
     up.fault = stall()
     started = time.monotonic()
@@ -203,7 +225,8 @@ def test_a_50_mb_body_without_a_length_stops_at_the_byte_cap(up):
     message, peak = measured(up)
     assert message.startswith("upstream sent more than 32 MiB for ")
     assert peak < 38 * MiB  # the cap, bytearray's spare eighth, a network chunk
-    assert up.body_bytes < 50_000_000
+    # asked again at limit 10 and 1 (a page over the cap may be large rows), each read stopped short
+    assert len(up.requests) == 3 and up.body_bytes < 3 * 50_000_000
 
 
 def test_a_gzip_bomb_stops_at_the_byte_cap_counting_decoded_bytes(up):
@@ -227,9 +250,36 @@ def test_a_redirect_is_an_error_naming_the_location(up, code):
 
 
 @pytest.mark.parametrize("depth", [1100, 100_000])
-def test_a_too_deep_page_is_one_clear_error(up, depth):
-    up.fault = deep(depth)
+def test_a_page_with_too_deep_metadata_is_one_clear_error(up, depth):
+    up.fault = deep(depth, in_metadata=True)
     assert crawl_fails(up).startswith("upstream page nests JSON deeper than 1024 levels: ")
+
+
+@pytest.mark.parametrize("depth", [1100, 100_000])
+def test_an_item_too_deep_for_the_parser_is_one_unparsed_item(up, depth):
+    up.fault = deep(depth)
+    with registry.make_client(timeout=5) as client:
+        [page] = list(registry.iter_pages(client, up.url))
+    assert page.items == [Unparsed("entry nests JSON deeper than the parser's 1024 levels", 2 * depth)]
+
+
+@pytest.mark.parametrize("depth", [5000, 100_000])
+def test_a_row_too_deep_for_the_parser_is_one_rejected_row_and_the_build_goes_on(tmp_path, depth):
+    with ChaosUpstream(ENTRIES) as up:
+        up.fault = spliced(deep_item(depth), deep_item(depth, name="io.github.chaos/z-deep", version="1.0.0"))
+        settings = Settings(upstream=up.url, db=tmp_path / "m.duckdb", out=tmp_path / "site",
+                            base_url="http://mirror.test")
+        result = pipeline.build(settings)
+    assert [(r.name, r.version, r.reason) for r in result.crawl.rejected] == [
+        ("io.github.chaos/deep", "6.6.6", "entry nests JSON deeper than the parser's 1024 levels"),
+        ("io.github.chaos/z-deep", "1.0.0", "entry nests JSON deeper than the parser's 1024 levels")]
+    assert orjson.loads(result.crawl.rejected[0].doc) == {"mcp-mirror": f"entry of {len(deep_item(depth))} bytes "
+                                                                        "could not be parsed"}
+    with open_store(settings.db, create=False) as store:
+        assert [r.key for r in store.load_rows(result.crawl.snapshot.id)] == KEYS
+    versions = settings.out / "v0.1" / "servers" / "io.github.chaos" / "s" / "versions"
+    assert all((versions / version / "index.json").is_file() for _, version in KEYS)
+    assert not (settings.out / "v0.1" / "servers" / "io.github.chaos" / "deep").exists()
 
 
 def test_a_page_just_within_the_depth_bound_is_read(up):
@@ -260,7 +310,7 @@ def _site_bytes(out):
 
 @pytest.mark.parametrize("fault", [
     status(500), status(503), huge(), huge(content_length=False), redirect(302, "https://elsewhere.example/"),
-    truncated(), deep(2000), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
+    truncated(), deep(2000, in_metadata=True), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
 ], ids=["500s", "503s", "50MB", "50MB-unframed", "redirect", "truncated", "deep", "minting", "trickle"])
 def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp_path, fault):
     with ChaosUpstream(ENTRIES) as up:
@@ -278,3 +328,47 @@ def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp
     with open_store(settings.db, create=False) as store:
         assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
         assert store.latest_ok_snapshot().id == 1
+
+
+def test_a_trickled_build_fails_at_the_response_deadline_leaving_everything_as_it_was(tmp_path):
+    with ChaosUpstream(ENTRIES) as up:
+        settings = Settings(upstream=up.url, db=tmp_path / "m.duckdb", out=tmp_path / "site",
+                            base_url="http://mirror.test", response_deadline=0.4)
+        pipeline.build(settings)
+        before = _site_bytes(settings.out)
+        asked = len(up.requests)
+        up.fault = trickle(interval=0.1)
+        with pytest.raises(MirrorError) as caught:
+            pipeline.build(settings, sleep=lambda seconds: None)
+        trickled = up.requests[asked:]
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("upstream took more than 0.4 s to send one response: ")
+    assert "gave up after 4 attempts" in message
+    assert len(trickled) == 4 and len(set(trickled)) == 1  # the first request of the crawl, four times
+    assert _site_bytes(settings.out) == before
+    with open_store(settings.db, create=False) as store:
+        assert [s.outcome for s in store.list_snapshots()] == ["ok", "failed"]
+        assert store.latest_ok_snapshot().id == 1
+
+
+def _limits(up):
+    return [parse_qs(urlsplit(target).query)["limit"][0] for target in up.requests]
+
+
+def test_a_page_over_the_cap_is_read_again_in_smaller_pages():
+    entries = [item("io.github.big/s", f"1.0.{i:03d}", description="x" * 2000) for i in range(150)]
+    with ChaosUpstream(entries) as up:
+        keys = crawl(up, CrawlLimits(max_response_bytes=100_000))
+    assert keys == [("io.github.big/s", f"1.0.{i:03d}") for i in range(150)]
+    # 100 rows are ~250 kB: ten pages of 10, then the rest asked for at 100 again, and at 10
+    assert _limits(up) == ["100"] + ["10"] * 10 + ["100"] + ["10"] * 6  # the last page of 10 is full
+
+
+def test_one_row_over_the_cap_alone_is_one_clear_error():
+    entries = [item("io.github.big/s", f"1.0.{i:03d}") for i in range(30)]
+    entries[12]["server"]["description"] = "x" * 200_000
+    with ChaosUpstream(entries) as up:
+        message = crawl_fails(up, CrawlLimits(max_response_bytes=100_000))
+    assert message.startswith("upstream announced ") and "limit=1" in message
+    assert "one row alone is over the cap" in message
+    assert _limits(up) == ["100", "10", "10", "1", "1", "1"]  # rows 0-9, then 10, 11, and 12 alone

@@ -1,16 +1,22 @@
 """The crawler against the fixture upstream over real HTTP (the hostile upstream: test_crawl_chaos.py)."""
 
+import json
 import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import orjson
 import pytest
 from factories import item
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mirror import registry
+from mirror.admission import collect_entries
 from mirror.errors import UpstreamError, UsageError
 from mirror.fake_upstream import FakeUpstream
+from mirror.models import Unparsed
 
 
 def crawl_all(upstream_url, sleeps=None):
@@ -146,3 +152,80 @@ def test_a_server_with_no_versions_left_is_an_empty_page():
                                                                         budget=budget).items] == ["1.0.0"]
         assert registry.fetch_versions(client, upstream.url, "io.github.p/gone", budget=budget).items == []
         assert upstream.registry.requests[-1] == "/v0.1/servers/io.github.p%2Fgone/versions?include_deleted=true"
+
+
+# -- a page read an item at a time when the parser refuses it whole ------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
+    | st.sampled_from(['"', "\\", "[", "]", "{", "}", ",", '\\"]', '",{']),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20)
+
+
+@st.composite
+def _pages(draw):
+    servers = draw(st.lists(_json, max_size=6))
+    members = {"servers": servers, "metadata": draw(st.dictionaries(st.text(max_size=6), _json, max_size=3))}
+    for key in draw(st.lists(st.text(max_size=6), max_size=2)):
+        members.setdefault(key, draw(_json))
+    order = draw(st.permutations(list(members)))
+    indent = draw(st.sampled_from([None, 0, 1, "\t"]))
+    text = json.dumps({key: members[key] for key in order}, indent=indent, ensure_ascii=draw(st.booleans()),
+                      separators=draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,", " :")])))
+    return bytearray(draw(st.sampled_from(["", " ", "\n"])) + text + draw(st.sampled_from(["", " \n"])), "utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pages())
+def test_split_then_parse_equals_parsing_the_page_whole(body):
+    spans, members = registry.split_page(body)
+    whole = orjson.loads(body)
+    assert [orjson.loads(body[start:end]) for start, end in spans] == whole["servers"]
+    assert {key: orjson.loads(body[start:end]) for key, (start, end) in members.items()} == whole
+
+
+def _page(*raw: bytes, metadata: bytes = b'{"count": 3, "nextCursor": "io.github.p/s:1.0.2"}') -> bytearray:
+    return bytearray(b'{"servers": [' + b", ".join(raw) + b'], "metadata": ' + metadata + b"}")
+
+
+def test_an_item_the_parser_refuses_is_unparsed_with_its_name_and_its_neighbours_kept():
+    good = [orjson.dumps(item("io.github.p/s", f"1.0.{i}")) for i in range(3)]
+    deep = b'{"_meta": ' + b"[" * 5000 + b"]" * 5000 + b', "server": {"version": "9.9.9", "name": "io.github.p/d"}}'
+    surrogate = b'{"server": {"name": "io.github.p/u", "version": "1.0.0", "description": "\\ud800"}}'
+    nameless = b"[" * 2000 + b"]" * 2000
+    page = registry._parse_page("u", _page(good[0], deep, good[1], surrogate, nameless, good[2]),
+                                registry.DEFAULT_LIMITS)
+    assert page.items[0::2] == [orjson.loads(g) for g in good[:2]] + [Unparsed(
+        "entry nests JSON deeper than the parser's 1024 levels", 4000)]
+    assert page.items[1] == Unparsed("entry nests JSON deeper than the parser's 1024 levels", len(deep),
+                                     "io.github.p/d", "9.9.9")
+    assert page.items[3].name == "io.github.p/u" and page.items[3].reason.startswith("entry is not valid JSON: ")
+    assert page.items[5] == orjson.loads(good[2]) and page.next_cursor == "io.github.p/s:1.0.2"
+    rows, rejected = collect_entries(page.items)
+    assert [r.key for r in rows] == [("io.github.p/s", f"1.0.{i}") for i in range(3)]
+    assert [(r.position, r.name, r.version) for r in rejected] == [
+        (1, "io.github.p/d", "9.9.9"), (3, "io.github.p/u", "1.0.0"), (4, None, None)]
+
+
+@pytest.mark.parametrize("body", [
+    _page(b"[" * 2000 + b"]" * 2000, metadata=b"[" * 2000 + b"]" * 2000),  # the page's own part is too deep
+    bytearray(b'{"servers": [' + b"[" * 2000 + b"]" * 2000),  # cut: no end to the page
+    bytearray(b'{"servers": {"a": ' + b"[" * 2000 + b"]" * 2000 + b"}}"),  # servers is no array
+    bytearray(b'[{"servers": [' + b"[" * 2000 + b"]" * 2000 + b"]}]"),  # the page is no object
+    bytearray(b'{"servers": [' + b"[" * 2000 + b"]" * 2000 + b'], "metadata": {}} {}'),  # bytes after it
+    bytearray(b'{"servers": [' + b"1," * (registry.MAX_SPLIT_ITEMS + 1) + b'"\\ud800"]}'),  # past the bound
+])
+def test_a_page_whose_own_structure_cannot_be_read_is_still_one_error(body):
+    with pytest.raises(UpstreamError, match="upstream (page nests JSON deeper|answered non-JSON|sent a truncated)"):
+        try:
+            registry._parse_page("u", body, registry.DEFAULT_LIMITS)
+        except registry._Transient as exc:  # a cut body is retried, then one UpstreamError
+            raise UpstreamError(exc.message) from exc
+
+
+def test_the_split_scan_is_linear_in_a_100000_deep_item():
+    body = _page(b"[" * 100_000 + b"]" * 100_000)
+    spans, _ = registry.split_page(body)
+    assert spans == [(13, 13 + 200_000)]

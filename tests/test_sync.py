@@ -53,8 +53,9 @@ def test_an_incremental_run_fetches_about_n_over_limit_pages_and_equals_a_full_c
     with FakeUpstream(registry_of(500)) as upstream:
         settings = settings_for(upstream, tmp_path, "mirror")
         first = pipeline.build(settings)
-        # is it another mcp-mirror (its change feed and state document: 404), then 5 pages and an empty one
-        assert (first.crawl.snapshot.mode, first.crawl.snapshot.requests) == ("full", 8)
+        # is it another mcp-mirror (its change feed and state document: 404), then 5 pages and an empty one,
+        # then the rows updated while it ran (none)
+        assert (first.crawl.snapshot.mode, first.crawl.snapshot.requests) == ("full", 9)
         registry = upstream.registry
         changes = 150
         for i in range(0, changes, 3):  # a new version (moves isLatest), an edit and a deprecation
@@ -194,9 +195,10 @@ def test_snapshots_lists_mode_requests_and_why(tmp_path):
             assert done.exit_code == 0, done.output
         listed = runner.invoke(cli, ["snapshots", "--db", str(settings.db)]).output.splitlines()
     fields = [line.split("\t") for line in listed]
-    # a full crawl also asks whether the upstream is another mcp-mirror (its feed and state)
-    assert [(f[2], f[3]) for f in fields] == [("full", "3 requests"), ("incremental", "1 requests"),
-                                              ("full", "3 requests")]
+    # a full crawl also asks whether the upstream is another mcp-mirror (its feed and state), and at
+    # its end for the rows updated while it ran
+    assert [(f[2], f[3]) for f in fields] == [("full", "4 requests"), ("incremental", "1 requests"),
+                                              ("full", "4 requests")]
     assert [f[-1].split(" (")[0] for f in fields] == ["no full snapshot yet", fields[1][-1].split(" (")[0], "--full"]
     assert fields[1][-1].startswith("rows updated since ")
 
@@ -220,3 +222,61 @@ def test_a_full_crawl_reports_pages_out_of_those_expected(tmp_path):
     assert first.counts == [(1, None), (2, None), (3, None)]  # nothing to go by yet
     assert again.counts == [(1, 3), (2, 3), (3, 3)]  # the last snapshot's 250 rows: 3 pages
     assert again.messages[-1] == "crawled 3 pages, 250 rows"
+
+
+def test_a_full_crawl_holds_the_rows_published_and_changed_while_it_ran(tmp_path):
+    """Keyset cursors never see a row that sorts before the cursor once the crawl is past it:
+    the closing updated_since request brings them in, and settles the isLatest they moved."""
+    now = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+    with FakeUpstream(registry_of(250)) as upstream:
+        registry = upstream.registry
+        registry.clock = lambda: now
+        registry.publish(item("io.github.sync/s0003", "2.0.0")["server"])  # latest until deleted mid-crawl
+        answer = registry.handle
+        events = []
+
+        def handle(method, target):
+            query = parse_qs(urlsplit(target).query)
+            if not urlsplit(target).path.endswith("/servers"):  # is it another mcp-mirror?
+                return answer(method, target)
+            if "cursor" in query and "updated_since" not in query and "published" not in events:  # page 2
+                events.append("published")
+                registry.publish(item("io.github.sync/a-early", "1.0.0")["server"])  # before the cursor
+                registry.publish(item("io.github.sync/z-late", "1.0.0")["server"])  # after it
+                registry.publish(item("io.github.sync/s0000", "2.0.0")["server"])  # takes isLatest from 1.0.0
+                registry.edit("io.github.sync/s0001", "1.0.0", description="edited mid-crawl")
+                registry.set_status("io.github.sync/s0002", "1.0.0", "deprecated")
+                registry.set_status("io.github.sync/s0003", "2.0.0", "deleted")  # 1.0.0 is latest again, unbumped
+            events.append("updated_since" if "updated_since" in query else "page")
+            return answer(method, target)
+
+        registry.handle = handle
+        settings = settings_for(upstream, tmp_path, "mirror")
+        result = pipeline.build(settings)
+        asked = sent(upstream)
+        registry.handle = answer
+        assert comparable_tree(settings.out) == full_copy(upstream, tmp_path)
+    assert events == ["page", "published", "page", "page", "updated_since"]  # then s0003's versions
+    # once, from the first page's Date less 5 min
+    assert [q["updated_since"] for q in asked if "updated_since" in q] == [["2026-06-01T11:55:00.000000Z"]]
+    with open_store(settings.db, create=False) as store:
+        rows = {row.key: row for row in store.load_rows(result.crawl.snapshot.id)}
+    assert len(rows) == 254 and {("io.github.sync/a-early", "1.0.0"), ("io.github.sync/z-late", "1.0.0")} <= set(rows)
+    assert [rows[("io.github.sync/s0000", v)].is_latest for v in ("1.0.0", "2.0.0")] == [False, True]
+    assert orjson.loads(rows[("io.github.sync/s0001", "1.0.0")].doc)["server"]["description"] == "edited mid-crawl"
+    assert rows[("io.github.sync/s0002", "1.0.0")].status == "deprecated"
+    assert [rows[("io.github.sync/s0003", v)].is_latest for v in ("1.0.0", "2.0.0")] == [True, False]
+    # no row the crawl or the closing request got says where s0003's flag went: fetched again
+    assert result.crawl.refetched == ["io.github.sync/s0003"] and result.crawl.rejected == []
+
+
+def test_a_full_crawl_of_an_upstream_that_ignores_updated_since_asks_once_and_says_so(tmp_path):
+    with FakeUpstream(registry_of(150)) as upstream:
+        upstream.registry.ignore_updated_since = True
+        result = pipeline.crawl(settings_for(upstream, tmp_path, "mirror"))
+        asked = sent(upstream)
+    assert [("updated_since" in q, q.get("cursor")) for q in asked if "limit" in q] == [
+        (False, None), (False, ["io.github.sync/s0099:1.0.0"]), (True, None)]  # no second crawl
+    assert result.snapshot.rows == 150
+    assert result.warnings == [result.plan.warning] and "ignored updated_since=" in result.warnings[0]
+    assert "may wait for the next one" in result.warnings[0]
