@@ -9,7 +9,7 @@ GALLERY_FILES := tests/vscode_gallery/package.json tests/vscode_gallery/package-
 FUNCTIONS := $(VENV)/functions
 FUNCTIONS_FILES := tests/functions/package.json tests/functions/package-lock.json
 
-.PHONY: install system-deps lint test demo bench clean golden
+.PHONY: install system-deps lint test check demo bench clean golden
 
 install: $(VENV)/.installed $(GALLERY)/node_modules/.installed $(FUNCTIONS)/node_modules/.installed
 
@@ -71,6 +71,12 @@ lint: install
 
 test: install system-deps lint
 	$(PY) -m pytest -q
+
+# The inner loop: the suite without the slowest modules (the hosts' own runtimes, the browsers,
+# the S3 and SIGKILL publishes, the random sync histories); `make test` runs everything.
+SLOW_TESTS := test_functions test_browser test_catalog_browser test_s3 test_publish test_sync_property
+check: install lint
+	$(PY) -m pytest -q $(foreach t,$(SLOW_TESTS),--ignore=tests/$(t).py)
 
 demo: install
 	$(VENV)/bin/mcp-mirror demo --port $(DEMO_PORT)

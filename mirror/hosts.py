@@ -58,7 +58,6 @@ class Profile:
     headers: bool  # CORS, Content-Type, nosniff, Cache-Control
     problem_404: bool  # unknown server: 404 with a problem+json body
     fallback_lookup: bool = False  # can try a second file when the first is missing (try_files)
-    deleted_on_paths: bool = True  # routes ?include_deleted=true on API paths other than the list
     # How the host computes GET /v0.1/servers from the rows index (mirror.query): "njs",
     # "sidecar" (proxied to `mcp-mirror serve`), "function" (the host's functions), or None:
     # pre-rendered page chains, where search and exact versions are a 400 problem.
@@ -97,7 +96,7 @@ class Profile:
         `?include_deleted=true` to it but cannot fall back to `index.json` when it is missing.
         Otherwise a twin is written only where it differs (a deleted row's document, a list
         that gains rows), which is also what the list engine reads for deleted rows."""
-        return self.query_routing and self.deleted_on_paths and not self.fallback_lookup
+        return self.query_routing and not self.fallback_lookup
 
     @property
     def paged(self) -> bool:

@@ -22,7 +22,8 @@ REQUESTS = [
     "/v0.1/servers/io.github.x%2Fy/versions/latest", "/v0.1/servers/com.example%2FA/versions/1.0.0%2Bbuild.7",
     "/v0.1/servers/com.example%2FA/versions/1.0.0+build.7?include_deleted=true", "/v0.1/health",
     "/v0.1/x/mcp-mirror/state", "/v0.1/servers/a%2Fb/versions?include_deleted=nope",
-    "/v0/servers", "/v0/servers?limit=50&version=latest", "/v0/servers/io.github.x%2Fy/versions/latest", "/v0/health",
+    "/v0/servers", "/v0/servers?limit=50&version=latest", "/v0/servers?version=latest&limit=100",
+    "/v0/servers/io.github.x%2Fy/versions/latest", "/v0/health",
 ]
 PREFIXES = ["", "/some/prefix"]
 

@@ -544,6 +544,8 @@ def test_static_profile_on_a_plain_file_server(static_host):
         assert sorted(item["server"]["name"] for item in gallery.items) == VISIBLE
         first = client.get("/v0.1/servers?limit=50&version=latest").json()
         assert "nextCursor" not in first["metadata"] and errors("ServerList", first) == []
+        docker = client.get("/v0/servers?version=latest&limit=100")  # Docker's community-registry import
+        assert docker.status_code == 200 and docker.json() == first
         for name in VISIBLE:
             latest = vscode_lookup(client, name)
             assert latest.status_code == 200 and latest.json()["server"]["name"] == name
