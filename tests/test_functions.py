@@ -212,10 +212,16 @@ def all_of(jobs) -> list[str]:
         return [line for lines in pool.map(lambda job: job(), jobs) for line in lines]
 
 
+# MCP_MIRROR_FULL_FUNCTIONS=1 runs every walk and path on netlify dev too (several minutes more).
+FULL = os.environ.get("MCP_MIRROR_FULL_FUNCTIONS") == "1"
+
+
 def walks(host: str) -> list[str]:
     """Every walk on Pages; on netlify dev, whose function calls take a tenth of a second or
     more, the walks of 30 rows a page and up (every filter still walked to its end)."""
-    return WALKS if host == "cloudflare-pages" else [query for query in WALKS if int(query[6:].split("&")[0]) >= 30]
+    if host == "cloudflare-pages" or FULL:
+        return WALKS
+    return [query for query in WALKS if int(query[6:].split("&")[0]) >= 30]
 
 
 def test_every_walk_is_upstreams_page_by_page(deployed, upstreams):  # noqa: F811
@@ -301,7 +307,7 @@ def api_paths(host: str) -> list[str]:
     UTF-8: netlify dev answers it 400 with an HTML page of its own before any function runs."""
     if host == "cloudflare-pages":
         return API_PATHS
-    return [path for path in API_PATHS[::6] + API_PATHS[-13:] if "%ff" not in path]
+    return [path for path in (API_PATHS if FULL else API_PATHS[::6] + API_PATHS[-13:]) if "%ff" not in path]
 
 
 def test_api_paths_answer_what_serve_answers(deployed):
