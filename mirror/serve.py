@@ -60,8 +60,10 @@ def read_tree_info(root: Path) -> TreeInfo:
 
 
 def normalize(raw_path: str) -> str | None:
-    """Decode %XX and resolve `.`/`..` like nginx; None when the path escapes the root."""
-    decoded = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
+    """Decode %XX and resolve `.`/`..` like nginx; None when the path escapes the root. Bytes
+    that are not UTF-8 are kept (as surrogate escapes, the file system's own spelling): nginx
+    and upstream's Go router take them as bytes of a name that is not found, not a bad path."""
+    decoded = unquote(raw_path, errors="surrogateescape") if "%" in raw_path else raw_path
     if "\x00" in decoded:
         return None
     stack: list[str] = []

@@ -37,6 +37,12 @@ function problem(slug) {
            body: { encoding: "text", data: JSON.stringify(p) } };
 }
 
+function badPath() {
+  return { statusCode: 400, statusDescription: "Bad Request",
+           headers: headers({ "Content-Type": "application/problem+json" }),
+           body: { encoding: "text", data: '{"title":"Bad Request","status":400,"detail":"Bad request path"}' } };
+}
+
 function arg(request, name) {
   var entry = request.querystring[name];
   return entry && entry.value ? decodeURIComponent(entry.value) : "";
@@ -72,13 +78,29 @@ function handler(event) {
     return { statusCode: 204, statusDescription: "No Content",
              headers: headers({ "Access-Control-Max-Age": "{{ preflight_max_age }}" }) };
   }
-  var uri = request.uri;
+  var uri;
+  // Decoded, empty and `.` segments dropped, `..` resolved, as serve does.
+  try { uri = decodeURIComponent(request.uri); } catch (e) {
+    if (/%(?![0-9a-fA-F]{2})/.test(request.uri)) return badPath();
+    request.uri = "/.mcp-mirror/missing";  // not UTF-8: a name no key has (the distribution's 404)
+    request.querystring = {};
+    return request;
+  }
+  if (uri.indexOf("\0") >= 0) return badPath();
+  var segments = [], slash = uri.length > 1 && uri.slice(-1) === "/";
+  var raw = uri.split("/");
+  for (var i = 0; i < raw.length; i++) {
+    if (raw[i] === "" || raw[i] === ".") continue;
+    if (raw[i] !== "..") segments.push(raw[i]);
+    else if (!segments.length) return badPath();
+    else segments.pop();
+  }
+  uri = "/" + segments.join("/");
   if (PREFIX) {
     if (uri !== PREFIX && uri.indexOf(PREFIX + "/") !== 0) return problem("endpoint-not-found");
     uri = uri.slice(PREFIX.length) || "/";
   }
-  try { uri = decodeURIComponent(uri); } catch (e) { return problem("endpoint-not-found"); }
-  if (/(^|\/)\.\.?(\/|$)/.test(uri)) return problem("endpoint-not-found");
+  if (slash && uri !== "/") uri += "/";
   uri = uri.replace(/^\/v0(\/|$)/, "/v0.1$1");  // upstream serves the same API under /v0
   if (/^\/v0\.1\/servers\/?$/.test(uri)) return list(request);
   if (uri === "/v0.1" || uri.indexOf("/v0.1/") === 0) {
