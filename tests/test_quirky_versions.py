@@ -71,7 +71,10 @@ def built(tmp_path_factory) -> dict[str, object]:
     static = Settings(db=settings.db, out=tmp / "static" / "repo", base_url="https://owner.github.io/repo",
                       profile="static")
     pipeline.render(static)
-    return {"tmp": tmp, "settings": settings, "result": result, "site": settings.out, "static": static.out}
+    prefixed = Settings(db=settings.db, out=tmp / "prefixed", base_url=BASE + PREFIX)
+    pipeline.render(prefixed)
+    return {"tmp": tmp, "settings": settings, "result": result, "site": settings.out, "static": static.out,
+            "prefixed": prefixed.out}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +86,7 @@ def clients(built, tmp_path_factory) -> Iterator[dict[str, httpx.Client]]:
             origin = stack.enter_context(run(built["site"], BASE, tmp_path_factory.mktemp(kind)))
             out[kind] = stack.enter_context(httpx.Client(base_url=origin, timeout=10))
         for kind, run in (("nginx", run_nginx), ("caddy", run_caddy)):  # the tree's API under a path prefix
-            origin = stack.enter_context(run(built["site"], BASE + PREFIX, tmp_path_factory.mktemp(kind)))
+            origin = stack.enter_context(run(built["prefixed"], BASE + PREFIX, tmp_path_factory.mktemp(kind)))
             out[f"{kind}-prefix"] = stack.enter_context(httpx.Client(base_url=origin + PREFIX, timeout=10))
         handler = functools.partial(QuietFileHandler, directory=str(built["site"].parent / "static"))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -303,9 +306,7 @@ def upstream_of_the_mirrored() -> Iterator[httpx.Client]:
         yield client
 
 
-# (Caddy under a prefix proxies the list to a sidecar serving a tree rendered for the root
-# here; a real deploy renders for the prefix: tests/test_conformance_queries.py walks that.)
-@pytest.mark.parametrize("kind", ["serve", "nginx", "caddy", "nginx-prefix"])
+@pytest.mark.parametrize("kind", ["serve", "nginx", "caddy", "nginx-prefix", "caddy-prefix"])
 def test_list_walks_over_quirky_versions_are_upstreams_byte_for_byte(clients, upstream_of_the_mirrored, kind):
     """Code-point order (an emoji sorts after U+E000..U+FFFF, as PostgreSQL's C collation puts
     it), cursors carrying `%`, `+`, `?`, `#` and quotes, and exact versions."""

@@ -13,9 +13,16 @@ var CONFIG = {{ engine | tojson }};
 
 var HEX = /^[0-9A-Fa-f]{2}$/;
 
-function utf8Decode(bytes) {
-  // Python's UTF-8 decoder with errors="replace": one U+FFFD per maximal invalid subpart.
+function utf8Decode(bytes, escape) {
+  // Python's UTF-8 decoder with errors="replace": one U+FFFD per maximal invalid subpart; with
+  // `escape`, errors="surrogateescape": each byte of it as U+DC80..U+DCFF, as serve keeps a path.
   var out = "", i = 0, n = bytes.length;
+  function invalid(from, to) {
+    if (!escape) { return "\uFFFD"; }
+    var text = "";
+    for (var p = from; p < to; p++) { text += String.fromCharCode(0xDC00 + bytes[p]); }
+    return text;
+  }
   while (i < n) {
     var b = bytes[i];
     if (b < 0x80) { out += String.fromCharCode(b); i += 1; continue; }
@@ -27,7 +34,7 @@ function utf8Decode(bytes) {
     } else if (b >= 0xF0 && b <= 0xF4) {
       need = 3; cp = b & 0x07;
       if (b === 0xF0) { lo = 0x90; } else if (b === 0xF4) { hi = 0x8F; }
-    } else { out += "\uFFFD"; i += 1; continue; }
+    } else { out += invalid(i, i + 1); i += 1; continue; }
     var j = i + 1, ok = true;
     for (var k = 0; k < need; k++, j++) {
       var c = j < n ? bytes[j] : -1;
@@ -35,7 +42,7 @@ function utf8Decode(bytes) {
       cp = (cp << 6) | (c & 0x3F);
       lo = 0x80; hi = 0xBF;
     }
-    if (!ok) { out += "\uFFFD"; i = j; continue; }
+    if (!ok) { out += invalid(i, j); i = j; continue; }
     out += String.fromCodePoint(cp);
     i = j;
   }
@@ -304,13 +311,18 @@ function plan(rawQuery) {
 var BAD_TARGET = /[\u0000-\u0020\u007f]|%(?![0-9A-Fa-f]{2})/;  // what nginx, Go and serve refuse in a path
 
 function decodePath(raw) {
-  // serve's normalize: %XX decoded as (strict) UTF-8, so a name's %2F is its directory level,
-  // and `.`/`..` resolved; null for a path serve refuses with a 400 (NUL, a bad escape or
-  // UTF-8 sequence, a `..` above the root)
+  // serve's normalize: %XX decoded as UTF-8 (bytes that are not kept as U+DC80..U+DCFF, which
+  // no name of the tree holds), so a name's %2F is its directory level, and `.`/`..`
+  // resolved; null for a path serve refuses with a 400 (NUL, a bad escape, `..` above the root)
   if (BAD_TARGET.test(raw)) { return null; }
   var decoded = raw;
   if (raw.indexOf("%") >= 0) {
-    try { decoded = decodeURIComponent(raw); } catch (e) { return null; }
+    var bytes = [];
+    for (var p = 0; p < raw.length; p++) {
+      if (raw.charAt(p) === "%") { bytes.push(parseInt(raw.slice(p + 1, p + 3), 16)); p += 2; }
+      else { bytes.push(raw.charCodeAt(p)); }
+    }
+    decoded = utf8Decode(bytes, true);
   }
   if (decoded.indexOf("\u0000") >= 0) { return null; }
   var stack = [], segments = decoded.split("/");
@@ -470,6 +482,8 @@ function edge(request, fetchAsset) {
       '{"title":"Method Not Allowed","status":405,"detail":"Read-only mirror: GET, HEAD and OPTIONS only"}'));
   }
   function asset(rel, headers) {
+    // a path with bytes that are not UTF-8 (kept as U+DC80..U+DCFF) names no file of the tree
+    if (/[\uDC80-\uDCFF]/.test(rel)) { return Promise.resolve(new Response(null, { status: 404 })); }
     var path = "/" + rel.split("/").map(segment).join("/");
     return fetchAsset(new URL(path, url).toString(), headers || {});
   }
