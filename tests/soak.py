@@ -355,7 +355,7 @@ def run(rounds: int, size: int, workdir: Path, *, disk_mode: str = "tmpfs", seed
                     verified(out, f"round {round_}, disk full")
                     if ok_snapshot(db) != snapshot:
                         raise SoakFailure(f"round {round_}, disk full: the database's snapshot moved")
-                    disk_said = said[0]
+                    disk_said = said[0].replace(str(disk.path), "DISK")
                     continue
                 seconds = finish(mirror_process(argv), f"round {round_}")
                 (full if round_ % DAILY == 0 else incremental).append(seconds)
@@ -381,7 +381,7 @@ def run(rounds: int, size: int, workdir: Path, *, disk_mode: str = "tmpfs", seed
             line("  SIGKILLed builds", f"{len(kills)}", f"{killed} killed mid-run, {finished_first} done before the "
                  "kill; each left a verified tree, the next sync recovered")
             line("  builds on a full disk", f"{len(full_disks)}", f"({disk.mode}) each one line, the previous "
-                 f"snapshot and site served and intact, the next sync recovered: {disk_said[:70]}")
+                 f"snapshot and site served and intact, the next sync recovered; it said: {disk_said[:160]}")
 
             fresh_db, fresh_out = workdir / "fresh.duckdb", workdir / "fresh"
             fresh = finish(mirror_process(build_argv(upstream.url, fresh_db, fresh_out, full=True)), "the fresh build")
