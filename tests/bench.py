@@ -9,6 +9,9 @@ and, at the smallest size, the database after repeated 1% syncs. `--catalog N` (
 20,000; 0 skips it) measures the HTML catalog for N servers: the search index's bytes, a full
 render's time and peak RSS with the catalog's share of the time, and the time from loading
 the index to the first result of a search, in node running the catalog script's own filter.
+`--soak N` (default 200; 0 skips it) runs N hourly syncs of a changing upstream of
+`--soak-size` versions, with SIGKILLs and a full disk on a few, then compares the served tree
+with a fresh full build and the database's growth with the changed documents (tests/soak.py).
 Timings depend on the machine, so they are measured here and never asserted in tests.
 """
 
@@ -428,6 +431,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="registry sizes in versions (default: 10000,100000)")
     parser.add_argument("--syncs", type=int, default=100, help="1%% syncs for the database growth (smallest size)")
     parser.add_argument("--catalog", type=int, default=20_000, help="servers for the catalog figures (0: skip)")
+    parser.add_argument("--soak", type=int, default=200, help="hourly syncs for the soak (0: skip)")
+    parser.add_argument("--soak-size", type=int, default=10_000, help="versions the soak's upstream starts with")
+    parser.add_argument("--soak-disk", choices=("tmpfs", "injected"), default="tmpfs",
+                        help="a full disk as a real tmpfs (needs mount; falls back) or an injected ENOSPC")
     parser.add_argument("--trees-only", action="store_true",
                         help="only the tree per host profile and the S3 keys a 1%% change rewrites")
     parser.add_argument("--profiles", default=",".join(PROFILES), help="host profiles for --trees-only")
@@ -443,6 +450,10 @@ def main() -> None:
                 measure(size, Path(tmp), syncs=args.syncs if size == min(sizes) else 0)
         if args.catalog and not args.trees_only:
             measure_catalog(args.catalog, Path(tmp))
+        if args.soak and not args.trees_only:
+            import soak
+
+            soak.run(args.soak, args.soak_size, Path(tmp), disk_mode=args.soak_disk)
 
 
 if __name__ == "__main__":
