@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -106,9 +106,16 @@ class Store:
         try:
             yield
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
         self.con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back after a failure, which stays the error reported: DuckDB may have ended the
+        transaction itself (a full disk does), and its "no transaction is active" must not
+        replace "No space left on device"."""
+        with suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
 
     # -- snapshots --------------------------------------------------------------
 
@@ -251,7 +258,7 @@ class Store:
         try:
             yield writer
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
         if not writer.committed:
             self.con.execute("ROLLBACK")

@@ -118,3 +118,15 @@ def test_changes_are_numbered_from_the_oldest_so_older_numbers_never_move(tmp_pa
     assert before == [("a/1", 2), ("a/2", 1), ("a/3", 0)]
     assert after == [("b/1", 4), ("b/2", 3), *before]
     assert newest == after[:3]
+
+
+def test_a_failure_that_ended_the_transaction_is_the_error_reported(tmp_path):
+    """DuckDB ends a transaction itself on some failures (a full disk): rolling back then
+    fails too, and that must not replace the error that mattered."""
+    with open_store(tmp_path / "m.duckdb") as store:
+        with pytest.raises(OSError, match="No space left on device"), store.transaction():
+            store.con.execute("ROLLBACK")  # the transaction is gone, as after DuckDB's own abort
+            raise OSError(28, "No space left on device")
+        with pytest.raises(OSError, match="No space left on device"), store.snapshot_writer():
+            store.con.execute("ROLLBACK")
+            raise OSError(28, "No space left on device")
