@@ -159,7 +159,7 @@ def test_host_config_prints_each_profile(tmp_path):
     assert f'root "{out.resolve()}";' in nginx.output
     assert 'location ~ "(?s)^/some/prefix/v0\\.1/servers/?\\z" {' in nginx.output
     caddy = invoke("host-config", "caddy", "--out", out, "--base-url", "https://mcp.example.org")
-    assert caddy.output.splitlines()[5].startswith("https://mcp.example.org {")
+    assert "https://mcp.example.org {" in caddy.output.splitlines()
     assert "function handler(event)" in invoke("host-config", "s3", "--out", out).output
     for profile in ("netlify", "cloudflare-pages", "static"):
         text = invoke("host-config", profile, "--out", out).output
