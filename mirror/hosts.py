@@ -281,6 +281,7 @@ def objects_manifest(ledger: Iterable[tuple[str, str, Cache]]) -> bytes:
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+SERVER_CARD = "application/mcp-server-card+json"  # MCP Server Cards (experimental-ext-server-card)
 HTML = "text/html; charset=utf-8"
 _BY_SUFFIX = {".html": HTML, ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
               ".json": JSON, ".xml": "application/xml", ".atom": "application/atom+xml",
@@ -294,6 +295,8 @@ def content_type(path: str) -> str:
         return PROBLEM_JSON
     if path.startswith(f"{paths.API}/"):
         return JSON
+    if path.startswith(f"{paths.CARDS_DIR}/") and path.endswith("/server-card.json"):
+        return SERVER_CARD
     dot = path.rfind(".")
     return _BY_SUFFIX.get(path[dot:], "application/octet-stream") if dot > path.rfind("/") else (
         "application/octet-stream")

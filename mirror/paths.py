@@ -282,6 +282,27 @@ OPENAPI_FILE = "openapi.yaml"  # upstream serves its OpenAPI document at {base}/
 NOT_FOUND_PAGE = "404.html"
 AI_CATALOG_FILE = ".well-known/ai-catalog.json"  # Agentic Resource Discovery (ARD) catalog
 
+# Governance outputs: fixed paths an administrator or an importer fetches (README, Governance).
+ARD_FILE = ".well-known/ard.json"  # ARD v0.91's discovery path; ai-catalog.json holds the same bytes
+ARD_DIR = "ard"  # nested same-host catalogs, ard/<n>.json, when one document would be too big
+CARDS_DIR = "cards"  # MCP Server Cards the mirror mints for versions with remotes
+GOVERNANCE_DIR = "governance"
+MANAGED_SETTINGS_FILE = f"{GOVERNANCE_DIR}/managed-settings.json"  # GitHub Copilot, VS Code, Claude Code lists
+VSCODE_SETTINGS_FILE = f"{GOVERNANCE_DIR}/vscode-settings.json"  # chat.mcp.allowedServers/deniedServers
+CLAUDE_MANAGED_MCP_FILE = f"{GOVERNANCE_DIR}/managed-mcp.json"  # Claude Code's exclusive server set
+TOOLHIVE_FILE = f"{GOVERNANCE_DIR}/toolhive-registry.json"  # ToolHive's upstream-registry file
+
+
+def ard_page_file(number: int) -> str:
+    """A nested catalog after the root one (number >= 2)."""
+    return f"{ARD_DIR}/{number}.json"
+
+
+def card_file(name: str, version: str) -> str:
+    """A version's Server Card: a directory per version, like the API's, so any version that
+    has a version document has a card path too (no suffix can push it over a segment bound)."""
+    return f"{CARDS_DIR}/{name}/{version}/server-card.json"
+
 
 def base_path(base_url: str) -> str:
     """The URL path the tree is served under: '' for a root, '/prefix' otherwise."""
@@ -313,6 +334,9 @@ class Urls:
 
     def feed(self) -> str:
         return self.api(*EXTENSION, "changes")
+
+    def card(self, name: str, version: str) -> str:
+        return f"{self.base.rstrip('/')}/{CARDS_DIR}/{name}/{quote(version, safe='')}/server-card.json"
 
     def tree_file(self, path: str) -> str:
         """A file of a tree made by this tool, by its path relative to the base."""
