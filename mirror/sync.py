@@ -200,17 +200,11 @@ def _crawl_once(store: Store, plan: CrawlPlan, previous: Snapshot | None, http: 
         if incremental:
             writer.carry_over(previous.id, returned)
             unsure = {r.name for r in admitter.rejected if r.name}
-            position = REFETCHED
-            for name in writer.settle_latest({name for name, _ in returned}, unsure=unsure):
-                page = registry.fetch_versions(http, settings.upstream, name, budget=budget)
-                pages += 1
-                admitter.forget(name)
-                writer.replace_server(name, admitter.admit(page.items, start=position))
-                returned.update(_keys(page.items))
-                position += len(page.items)
-                refetched.append(name)
-                if progress:
-                    progress(f"fetched {name} again to settle isLatest")
+            settled = _settle_latest(writer, admitter, http, budget, settings, progress,
+                                     writer.settle_latest({name for name, _ in returned}, unsure=unsure))
+            pages += settled.pages
+            refetched += settled.refetched
+            returned.update(settled.keys)
             admitter.add_known(writer.carried())
         else:
             converged = _converge(writer, admitter, http, budget, settings, (upstream_began or began) - OVERLAP,
@@ -262,18 +256,35 @@ def _converge(writer: Any, admitter: Admitter, http: httpx.Client, budget: regis
         if progress and page.items:
             progress(f"merged {position - CONVERGED} rows updated during the crawl")
     unsure = {r.name for r in admitter.rejected if r.name and r.position >= CONVERGED}
-    refetched = []
+    settled = _settle_latest(writer, admitter, http, budget, settings, progress,
+                             writer.settle_latest(names, unsure=unsure, fresh_from=CONVERGED))
+    return _Converged(pages + settled.pages, settled.refetched)
+
+
+@dataclass(frozen=True)
+class _Settled:
+    pages: int
+    refetched: list[str]
+    keys: set[tuple[str, str]]
+
+
+def _settle_latest(writer: Any, admitter: Admitter, http: httpx.Client, budget: registry.Budget,
+                   settings: Settings, progress: Progress | None, names: Iterable[str]) -> _Settled:
+    """Fetch each server whose isLatest the staged rows leave in doubt whole again, and let
+    its versions replace what was staged: one ending for the incremental and the full crawl."""
+    refetched: list[str] = []
+    keys: set[tuple[str, str]] = set()
     position = REFETCHED
-    for name in writer.settle_latest(names, unsure=unsure, fresh_from=CONVERGED):
+    for name in names:
         page = registry.fetch_versions(http, settings.upstream, name, budget=budget)
-        pages += 1
         admitter.forget(name)
         writer.replace_server(name, admitter.admit(page.items, start=position))
+        keys.update(_keys(page.items))
         position += len(page.items)
         refetched.append(name)
         if progress:
             progress(f"fetched {name} again to settle isLatest")
-    return _Converged(pages, refetched)
+    return _Settled(len(refetched), refetched, keys)
 
 
 @dataclass(frozen=True)
