@@ -283,10 +283,7 @@ def s3_hosts(s3_sites):
 
 @settings(max_examples=600, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-# Left out: a path that is not UTF-8 once decoded (`%ff`) cannot be decoded by the function
-# (decodeURIComponent throws), so it answers the distribution's 404 where serve keeps the byte and
-# still resolves dot segments around it (`/%ff/..` is the landing page to serve).
-@given(target=TARGETS.filter(lambda target: "%ff" not in target.partition("?")[0].lower()))
+@given(target=TARGETS)
 def test_the_cloudfront_function_answers_every_target_as_serve_does(s3_hosts, target):
     for base in BASES:
         serve, function = s3_hosts[base]

@@ -37,6 +37,19 @@ function problem(slug) {
            body: { encoding: "text", data: JSON.stringify(p) } };
 }
 
+// %XX decoded; bytes that are not UTF-8 become NUL, which no key holds (the request has no
+// %00 by then), so their segment names nothing while the `..` around it still resolve, as
+// serve keeps them as bytes of a name that is not found.
+function decodePath(uri) {
+  try { return decodeURIComponent(uri); } catch (e) { /* not UTF-8: escape by escape */ }
+  return uri.replace(/(%[0-9a-fA-F]{2})+/g, function (run) {
+    return run.replace(/(%[0-7][0-9a-fA-F])|((?:%[89a-fA-F][0-9a-fA-F])+)/g, function (all, ascii, high) {
+      if (ascii) return decodeURIComponent(ascii);
+      try { return decodeURIComponent(high); } catch (e) { return "\0"; }
+    });
+  });
+}
+
 function badPath() {
   return { statusCode: 400, statusDescription: "Bad Request",
            headers: headers({ "Content-Type": "application/problem+json" }),
@@ -78,15 +91,9 @@ function handler(event) {
     return { statusCode: 204, statusDescription: "No Content",
              headers: headers({ "Access-Control-Max-Age": "{{ preflight_max_age }}" }) };
   }
-  var uri;
   // Decoded, empty and `.` segments dropped, `..` resolved, as serve does.
-  try { uri = decodeURIComponent(request.uri); } catch (e) {
-    if (/%(?![0-9a-fA-F]{2})/.test(request.uri)) return badPath();
-    request.uri = "/.mcp-mirror/missing";  // not UTF-8: a name no key has (the distribution's 404)
-    request.querystring = {};
-    return request;
-  }
-  if (uri.indexOf("\0") >= 0) return badPath();
+  if (/%(?![0-9a-fA-F]{2})|%00/.test(request.uri)) return badPath();
+  var uri = decodePath(request.uri);
   var segments = [], slash = uri.length > 1 && uri.slice(-1) === "/";
   var raw = uri.split("/");
   for (var i = 0; i < raw.length; i++) {
