@@ -310,6 +310,16 @@ def host_config(name: str, *, out: Path, base_url: str, sidecar: str | None = DE
     return get_profile(name).config(out=out, base_url=base_url, sidecar=sidecar)
 
 
+def _escapable(text: str) -> str:
+    """A regex for `text` in a raw query string, any character of it sent %-encoded: a client
+    may encode a parameter's name or value, and serve and upstream's Go parser decode both."""
+    def one(char: str) -> str:
+        code = f"{ord(char):02X}"
+        hex_ = "".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in code)
+        return f"(?:{re.escape(char)}|%{hex_})"
+    return "".join(one(char) for char in text)
+
+
 def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: str = "") -> dict[str, Any]:
     return {
         "version": __version__,
@@ -324,6 +334,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "default_size": paths.DEFAULT_PAGE_SIZE,
         "true_values": sorted(routes.TRUE),
         "false_values": sorted(routes.FALSE),
+        "escapable": {text: _escapable(text) for text in ("include_deleted", *routes.TRUE, *routes.FALSE)},
         "problems": {slug: orjson.dumps(paths.problem_body(slug)).decode() for slug in paths.PROBLEMS},
         "problem_status": {slug: status for slug, (status, _, _) in paths.PROBLEMS.items()},
         "pages": paths.PAGES,

@@ -37,15 +37,14 @@ function problem(slug) {
            body: { encoding: "text", data: JSON.stringify(p) } };
 }
 
-// %XX decoded; bytes that are not UTF-8 become NUL, which no key holds (the request has no
-// %00 by then), so their segment names nothing while the `..` around it still resolve, as
-// serve keeps them as bytes of a name that is not found.
-function decodePath(uri) {
-  try { return decodeURIComponent(uri); } catch (e) { /* not UTF-8: escape by escape */ }
-  return uri.replace(/(%[0-9a-fA-F]{2})+/g, function (run) {
-    return run.replace(/(%[0-7][0-9a-fA-F])|((?:%[89a-fA-F][0-9a-fA-F])+)/g, function (all, ascii, high) {
-      if (ascii) return decodeURIComponent(ascii);
-      try { return decodeURIComponent(high); } catch (e) { return "\0"; }
+// %XX decoded as UTF-8, a lone `%` kept; bytes that are not UTF-8 become `bad`. A path's
+// become NUL, which no key holds (it has no %00 by then): their segment names nothing while
+// the `..` around it still resolve, as serve keeps them as bytes of a name not found.
+function unquote(text, bad) {
+  return text.replace(/(%[0-9a-fA-F]{2})+/g, function (run) {
+    try { return decodeURIComponent(run); } catch (e) { /* not UTF-8: escape by escape */ }
+    return run.replace(/%[0-7][0-9a-fA-F]|(?:%[89a-fA-F][0-9a-fA-F])+/g, function (part) {
+      try { return decodeURIComponent(part); } catch (e) { return bad; }
     });
   });
 }
@@ -56,9 +55,15 @@ function badPath() {
            body: { encoding: "text", data: '{"title":"Bad Request","status":400,"detail":"Bad request path"}' } };
 }
 
+// The first value of a parameter, names and values decoded as serve's parse_qsl does (`+` a
+// space): CloudFront hands them over as sent, one entry per spelling, in the request's order.
 function arg(request, name) {
-  var entry = request.querystring[name];
-  return entry && entry.value ? decodeURIComponent(entry.value) : "";
+  for (var raw in request.querystring) {
+    if (unquote(raw.replace(/\+/g, " "), "\uFFFD") === name) {
+      return unquote((request.querystring[raw].value || "").replace(/\+/g, " "), "\uFFFD");
+    }
+  }
+  return "";
 }
 
 function key(path) {
@@ -93,7 +98,7 @@ function handler(event) {
   }
   // Decoded, empty and `.` segments dropped, `..` resolved, as serve does.
   if (/%(?![0-9a-fA-F]{2})|%00/.test(request.uri)) return badPath();
-  var uri = decodePath(request.uri);
+  var uri = unquote(request.uri, "\0");
   var segments = [], slash = uri.length > 1 && uri.slice(-1) === "/";
   var raw = uri.split("/");
   for (var i = 0; i < raw.length; i++) {
