@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from mirror.errors import PolicyError
-from mirror.models import Row, content_hash, is_visible
+from mirror.models import Row, content_hash, is_visible, latest_row
 
 MIRROR_META = "mcp-mirror/mirror"  # the mirror's own `_meta` key: never upstream's
 ACTIONS = ("include", "exclude")
@@ -158,21 +158,39 @@ class Curation:
                 for rule in rules}
 
 
+@dataclass(frozen=True)
+class Decided:
+    """One row of a snapshot with the policy's word on it: what the governance outputs
+    (allowlists, deny entries) are made of, excluded rows included."""
+
+    row: Row  # as served when admitted (isLatest marked by the mirror where the policy moved it)
+    decision: Decision
+    latest: bool  # the version the mirror serves as its server's latest
+
+
+def decide_servers(rows: Iterable[Row], policy: Policy, *,
+                   report: Curation | None = None) -> Iterator[Decided]:
+    """Every row of a stream sorted by (name, version), one server at a time, decided; each
+    server's admitted rows with exactly one latest visible row when it has any visible row."""
+    for _, group in groupby(rows, key=lambda row: row.name):
+        decided = [(row, policy.decide(row)) for row in group]
+        kept = [row for row, decision in decided if decision.admitted]
+        fixed = relatest(kept, rule="policy")
+        if report is not None:
+            for _, decision in decided:
+                (report.admitted if decision.admitted else report.excluded)[decision.rule] += 1
+            report.relatested.extend(r.key for r, old in zip(fixed, kept, strict=True) if r is not old)
+        served = {row.key: row for row in fixed}
+        latest = latest_row(row for row in fixed if is_visible(row))
+        for row, decision in decided:
+            shown = served.get(row.key, row)
+            yield Decided(shown, decision, latest is not None and shown.key == latest.key)
+
+
 def curate(rows: Iterable[Row], policy: Policy, *, report: Curation | None = None) -> Iterator[Row]:
     """The admitted rows of a stream sorted by (name, version), one server at a time, each
     server with exactly one latest visible row when it has any visible row."""
-    for _, group in groupby(rows, key=lambda row: row.name):
-        kept: list[Row] = []
-        for row in group:
-            decision = policy.decide(row)
-            if report is not None:
-                (report.admitted if decision.admitted else report.excluded)[decision.rule] += 1
-            if decision.admitted:
-                kept.append(row)
-        fixed = relatest(kept, rule="policy")
-        if report is not None:
-            report.relatested.extend(r.key for r, old in zip(fixed, kept, strict=True) if r is not old)
-        yield from fixed
+    return (d.row for d in decide_servers(rows, policy, report=report) if d.decision.admitted)
 
 
 def relatest(versions: list[Row], *, rule: str) -> list[Row]:

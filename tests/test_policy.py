@@ -147,3 +147,20 @@ def test_a_problem_in_the_second_table_names_that_tables_line():
             '[[rule]]\naction = "include"\nname = "a.b/c/d"\nreason = "bad"\n')
     with pytest.raises(PolicyError, match=r"^p.toml:8: key 'name': rule\[2\]: bad glob"):
         load(text, source="p.toml")
+
+
+def test_every_row_is_decided_and_one_admitted_visible_version_is_shown_as_latest():
+    text = ('exclude = ["io.github.evil/*"]\n[[pin]]\nname = "io.github.acme/tools"\nversion = "1.0.0"\n'
+            'reason = "reviewed"\n')
+    rows = [row("io.github.acme/tools", "1.0.0"), row("io.github.acme/tools", "2.0.0", latest=True),
+            row("io.github.evil/x", "1.0.0", latest=True),
+            row("io.github.gone/y", "1.0.0"), row("io.github.gone/y", "1.1.0", latest=True, status="deleted")]
+    decided = list(policy.decide_servers(rows, load(text)))
+    assert [(d.row.key, d.decision.admitted, d.latest) for d in decided] == [
+        (("io.github.acme/tools", "1.0.0"), True, True),  # the pin moved latest here
+        (("io.github.acme/tools", "2.0.0"), False, False),
+        (("io.github.evil/x", "1.0.0"), False, False),  # excluded: never the shown latest
+        (("io.github.gone/y", "1.0.0"), True, True),
+        (("io.github.gone/y", "1.1.0"), True, False)]  # deleted: not visible
+    assert MIRROR_META in orjson.loads(decided[0].row.doc)["_meta"]  # as served
+    assert [r.key for r in curate(rows, load(text))] == [d.row.key for d in decided if d.decision.admitted]
