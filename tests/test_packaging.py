@@ -15,7 +15,8 @@ def test_the_wheel_ships_its_data_and_renders_from_outside_the_checkout(tmp_path
     wheel = next(tmp_path.glob("mcp_mirror-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"mirror/templates/catalog/list.html", "mirror/templates/catalog/assets/catalog.css",
-            "mirror/templates/catalog/assets/catalog.js", "mirror/schema.sql", "mirror/data/sample.json"} <= names
+            "mirror/templates/catalog/assets/catalog.js", "mirror/schema.sql", "mirror/data/sample.json",
+            "mirror/data/toolhive-publisher-provided.schema.json"} <= names
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", target, wheel],
                    check=True, capture_output=True)
