@@ -48,6 +48,12 @@ class Curator:
                     fingerprint=None if self.active else store.fingerprint(snapshot.id))
         return site, rows
 
+    def decided(self, rows: Iterable[Row], *, snapshot_time: str) -> Iterator[policy.Decided]:
+        """Every row of the snapshot and the local servers, with the policy's decision: what the
+        governance outputs are made of (deny entries need the excluded rows too)."""
+        local = sources.local_rows(list(self.local), snapshot_time=snapshot_time)
+        return policy.decide_servers(sources.merged(rows, local, prefer=self.policy.prefer), self.policy)
+
     def explain(self, rows: Iterable[Row], name: str, version: str | None = None, *,
                 snapshot_time: str) -> list[tuple[Row, policy.Decision]]:
         """Each version of `name` (or just `version`) in `rows` and the local servers, with the
@@ -66,6 +72,12 @@ class CuratedRows:
         self.curator, self.upstream, self.local = curator, rows, local
         self.report = policy.Curation()
         self.collisions: list[str] = []
+
+    def decided(self) -> Iterator[policy.Decided]:
+        """Every row with its decision, admitted or not (a pass of its own: the counts stay
+        those of the latest render pass)."""
+        rows = sources.merged(self.upstream(), self.local, prefer=self.curator.policy.prefer)
+        return policy.decide_servers(rows, self.curator.policy)
 
     def __call__(self) -> Iterator[Row]:
         self.report, self.collisions = policy.Curation(), []
