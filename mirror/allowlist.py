@@ -19,6 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain, count
 from typing import Any, Literal
 
 import idna
@@ -32,12 +33,14 @@ _VAR = re.compile(r"\{[A-Za-z0-9_.-]+\}")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _LABEL = re.compile(r"[a-z0-9_*-]+")
 _ENDS_IN_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _SHELL_VAR = re.compile(r"\$(?:\{|[A-Za-z_])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
-_UNSTABLE = set("^`|[]{}")  # node 20 keeps ^ | [ ] raw in paths, newer parsers may not
+_UNSTABLE = set("^`|[]{}")  # parsers and spec versions encode these differently
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_PATH_ENCODED, _QUERY_ENCODED = '<>"`', "<>\"'"  # WHATWG's sets, less what is refused earlier
+_PATH_ENCODED, _QUERY_ENCODED = '<>"`', "<>\"'"  # WHATWG's sets, less what is refused
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,9 @@ class ServerMatchers:
 
     def describe(self) -> list[str]:
         lines = [f"{self.name}@{self.version}"]
-        for m in self.matchers:
-            value = m.value if isinstance(m.value, str) else orjson.dumps(list(m.value)).decode()
-            lines.append(f"  {m.key} {value}  ({m.source})")
+        lines += [f"  {m.key} {_show(m.value)}  ({m.source})" for m in self.matchers]
         lines += [f"  no exact entry for {u.source}: {u.reason}" for u in self.unmatched]
-        if not self.matchers and not self.unmatched:
-            lines.append("  no remotes and no packages: nothing to match")
-        return lines
+        return lines if len(lines) > 1 else [*lines, "  no remotes and no packages"]
 
 
 @dataclass(frozen=True)
@@ -104,21 +103,19 @@ class _NoEntry(Exception):
 def url_patterns(url: Any) -> list[str]:
     """The `serverUrl` patterns of one remote URL (two when the port is a template
     variable: `:*`, and the default port, which WHATWG drops so `:*` cannot match it)."""
-    if not isinstance(url, str) or not url:
-        raise _NoEntry("the URL is not a non-empty string")
-    if not _encodable(url):
-        raise _NoEntry("the URL is not valid Unicode")
-    if len(url) > MAX_URL_CHARS:
-        raise _NoEntry(f"the URL is longer than {MAX_URL_CHARS} characters")
-    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):
-        raise _NoEntry("the URL holds spaces or control characters")
-    if "$" in url:
-        raise _NoEntry("the URL holds '$': Copilot blocks unresolved ${VAR}/$VAR, Claude Code expands them")
-    if "*" in url:
-        raise _NoEntry("the URL holds a literal '*', which every client reads as a wildcard")
+    if not isinstance(url, str) or not url or not _encodable(url):
+        raise _NoEntry("the URL is not a non-empty string of valid Unicode")
     template = _VAR.sub("*", url)
-    if _UNSTABLE & set(template):
-        raise _NoEntry("the URL holds characters URL parsers encode differently ({ } ^ ` | [ ])")
+    for refused, reason in (
+            (len(url) > MAX_URL_CHARS, f"the URL is longer than {MAX_URL_CHARS} characters"),
+            (re.search(r"[\x00-\x20\x7f]", url), "the URL holds spaces or control characters"),
+            ("$" in url, "the URL holds '$': Copilot blocks unresolved ${VAR}/$VAR, Claude Code"
+                         " expands them"),
+            ("*" in url, "the URL holds a literal '*', which every client reads as a wildcard"),
+            (_UNSTABLE & set(template), "the URL holds characters URL parsers encode differently"
+                                        " ({ } ^ ` | [ ]; or an IPv6 host)")):
+        if refused:
+            raise _NoEntry(reason)
     scheme_match = _SCHEME.match(template)
     scheme = scheme_match.group(1).lower() if scheme_match else ""
     if scheme not in _DEFAULT_PORTS:
@@ -163,8 +160,8 @@ def _host(host: str) -> str:
     except (idna.IDNAError, UnicodeError, ValueError):
         raise _NoEntry("the host has a label that is not valid punycode") from None
     if not all(_LABEL.fullmatch(label) for label in labels):
-        raise _NoEntry("the host has characters other than letters, digits, '-', '_' and '.'"
-                       " (an IPv6 literal or an empty label)")
+        raise _NoEntry("the host has an empty label or characters other than letters, digits,"
+                       " '-', '_' and '.'")
     if _ENDS_IN_NUMBER.fullmatch(labels[-1]):
         if not _IPV4.fullmatch(".".join(labels)):
             raise _NoEntry("the host is an IPv4 address in a form that URL parsers rewrite")
@@ -173,7 +170,7 @@ def _host(host: str) -> str:
         last = max(i for i, label in enumerate(labels) if "*" in label)
         if re.search(r"\*(?!\.)", host) or len(labels) - last - 1 < 2:
             raise _NoEntry(f"a host template ({host}) that can stand for another domain: only"
-                           " '{var}.' before at least two fixed labels is narrowed to subdomains")
+                           " '{var}.' before two or more fixed labels stays within subdomains")
     return host
 
 
@@ -203,11 +200,7 @@ def _encode(text: str, also: str) -> str:
 
 
 def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeError:
-        return False
-    return True
+    return not _SURROGATE.search(text)  # what orjson cannot write, nor UTF-8 encode
 
 
 # -- packages: VS Code's getMcpServerConfigurationFromManifest -------------------------
@@ -220,11 +213,10 @@ def server_command(package: Any) -> tuple[str, ...]:
     kind = package.get("registryType")
     if kind not in COMMANDS:
         raise _NoEntry(f"registryType {kind!r}: VS Code's conversion writes no runnable command")
-    ident, version, base = (package.get(k) for k in ("identifier", "version", "registryBaseUrl"))
-    if not isinstance(ident, str) or not ident:
+    ident, version, base = (_optional(package, key)
+                            for key in ("identifier", "version", "registryBaseUrl"))
+    if not ident:
         raise _NoEntry("malformed: no identifier")
-    _optional(version, "version")
-    _optional(base, "registryBaseUrl")
     args = ["run", "-i", "--rm"] if kind == "oci" else []
     args += _arguments(package.get("runtimeArguments"), "runtimeArguments")
     names = _environment(package.get("environmentVariables"))
@@ -238,28 +230,31 @@ def server_command(package: Any) -> tuple[str, ...]:
         image = f"{base}/{ident}" if base else ident
         args.append(f"{image}:{version}" if version else image)
     else:
-        package_arguments = package.get("packageArguments")
         args += [pinned, "--yes", *(["--source", base] if base else []),
-                 *(["--"] if isinstance(package_arguments, list) and package_arguments else [])]
+                 *(["--"] if package.get("packageArguments") else [])]  # a list, or refused below
     args += _arguments(package.get("packageArguments"), "packageArguments")
     argv = (COMMANDS[kind], *args)
     for part in argv:
+        if not _encodable(part):
+            raise _NoEntry("the command is not valid Unicode")
         if _SHELL_VAR.search(part):
             raise _NoEntry(f"the command holds {part!r}: Copilot blocks unresolved ${{VAR}}/$VAR,"
                            " Claude Code and VS Code expand them")
-        if not _encodable(part):
-            raise _NoEntry("the command is not valid Unicode")
     if sum(map(len, argv)) > MAX_COMMAND_CHARS:
         raise _NoEntry(f"the command is longer than {MAX_COMMAND_CHARS} characters")
     return argv
 
 
-def _optional(value: Any, what: str) -> None:
+def _optional(item: Mapping, key: str, where: str = "") -> str | None:
+    """A field that must be a string when present: VS Code throws or coerces otherwise."""
+    value = item.get(key)
     if value is not None and not isinstance(value, str):
-        raise _NoEntry(f"malformed: {what} is not a string")
+        raise _NoEntry(f"malformed: {where}{key} is not a string")
+    return value
 
 
-def _variables(value: Any, where: str) -> list[str]:
+def _variables(item: Mapping, where: str) -> list[str]:
+    value = item.get("variables")
     if value is None:
         return []
     if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
@@ -277,24 +272,21 @@ def _arguments(items: Any, label: str) -> list[str]:
         where = f"{label}[{n}]"
         if not isinstance(arg, Mapping):
             raise _NoEntry(f"malformed: {where} is not an object")
-        for key in ("value", "valueHint", "description", "name"):
-            _optional(arg.get(key), f"{where}.{key}")
-        variables, value, hint = _variables(arg.get("variables"), where), arg.get("value"), arg.get("valueHint")
-        asks = bool(arg.get("description")) or "default" in arg  # JS: description || default !== undefined
-        if value and any(f"{{{v}}}" in value for v in variables):
-            raise _NoEntry(f"{where} takes user input at launch (VS Code writes ${{input:…}})")
-        if arg.get("type") == "positional":
-            if not value and hint and asks:
-                raise _NoEntry(f"{where} takes user input at launch (VS Code writes ${{input:{hint}}})")
+        value, hint, described, name = (_optional(arg, k, f"{where}.") for k in
+                                         ("value", "valueHint", "description", "name"))
+        asks = bool(described) or "default" in arg  # JS: description || default !== undefined
+        kind, needs_input = arg.get("type"), f"{where} takes user input at launch (${{input:…}})"
+        if value and any(f"{{{v}}}" in value for v in _variables(arg, where)):
+            raise _NoEntry(needs_input)  # VS Code puts ${input:v} in place of {v}
+        if kind not in ("positional", "named") or (kind == "named" and not name):
+            raise _NoEntry(f"malformed: {where} is neither positional nor named with a name"
+                           " (VS Code drops it)")
+        if not value and asks and (kind == "named" or hint):
+            raise _NoEntry(needs_input)  # VS Code writes ${input:valueHint} or ${input:name}
+        if kind == "positional":
             out.append(value or hint or "")
-        elif arg.get("type") == "named":
-            if not arg.get("name"):
-                raise _NoEntry(f"malformed: {where} is a named argument without a name (VS Code drops it)")
-            if not value and asks:
-                raise _NoEntry(f"{where} takes user input at launch (VS Code writes ${{input:…}})")
-            out += [arg["name"], value] if value else [arg["name"]]
         else:
-            raise _NoEntry(f"malformed: {where}.type is {arg.get('type')!r} (VS Code ignores it)")
+            out += [name, value] if value else [name]
     return out
 
 
@@ -310,8 +302,8 @@ def _environment(items: Any) -> list[str]:
         where = f"environmentVariables[{n}]"
         if not isinstance(var, Mapping) or not isinstance(var.get("name"), str):
             raise _NoEntry(f"malformed: {where} has no name")
-        _optional(var.get("value"), f"{where}.value")
-        _variables(var.get("variables"), where)
+        _optional(var, "value", f"{where}.")
+        _variables(var, where)
         names.setdefault(var["name"], None)
     names.pop("__proto__", None)
     index = sorted((k for k in names if _ARRAY_INDEX.fullmatch(k) and int(k) < 2**32 - 1), key=int)
@@ -320,52 +312,53 @@ def _environment(items: Any) -> list[str]:
 
 def server_matchers(name: str, version: str, server: Mapping[str, Any]) -> ServerMatchers:
     """Every entry one server version can have, remotes first; pure."""
-    matchers: list[Matcher] = []
-    unmatched: list[Unmatched] = []
+    found: list[Matcher | Unmatched] = []
     if not isinstance(server, Mapping):
         return ServerMatchers(name, version, (), (Unmatched("server", "not an object"),))
-    for field in ("remotes", "packages"):
+    for field, kind_key in (("remotes", "type"), ("packages", "registryType")):
         items = server.get(field)
         if items is not None and not isinstance(items, list):
-            unmatched.append(Unmatched(field, "not a list"))
-            continue
-        for n, item in enumerate(items or []):
-            kind = item.get("type" if field == "remotes" else "registryType") if isinstance(item, Mapping) else None
-            source = f"{field}[{n}]" if field == "remotes" else f"{field}[{n}] ({kind})"
+            found.append(Unmatched(field, "not a list"))
+        for n, item in enumerate(items if isinstance(items, list) else []):
+            kind = item.get(kind_key) if isinstance(item, Mapping) else None
+            source = f"{field}[{n}]" + (f" ({kind})" if field == "packages" else "")
             try:
-                if field == "remotes":
-                    transport = kind if isinstance(kind, str) else None
-                    patterns = url_patterns(item.get("url") if isinstance(item, Mapping) else None)
-                    matchers += [Matcher("serverUrl", p, source + (" (default port)" if i else ""), transport)
-                                 for i, p in enumerate(patterns)]
-                else:
-                    matchers.append(Matcher("serverCommand", server_command(item), source))
+                if field == "packages":
+                    found.append(Matcher("serverCommand", server_command(item), source))
+                    continue
+                patterns = url_patterns(item.get("url") if isinstance(item, Mapping) else None)
+                transport = kind if isinstance(kind, str) else None
+                found += [Matcher("serverUrl", p, source + " (default port)" * i, transport)
+                          for i, p in enumerate(patterns)]
             except _NoEntry as why:
-                unmatched.append(Unmatched(source, str(why)))
-    return ServerMatchers(name, version, tuple(matchers), tuple(unmatched))
+                found.append(Unmatched(source, str(why)))
+    return ServerMatchers(name, version, tuple(m for m in found if isinstance(m, Matcher)),
+                          tuple(u for u in found if isinstance(u, Unmatched)))
 
 
 # -- documents ------------------------------------------------------------------------
 
 Entry = tuple[str, Any]  # (key, value) of one allow or deny entry
+Owners = set[tuple[str, str]]  # the (name, version)s an entry came from
 
 
 class Allowlists:
     """The three documents and their notes, from one pass over the candidates."""
 
-    def __init__(self, allow: dict[Entry, set], deny: dict[Entry, set], names: list[str],
-                 claude: dict[str, dict], notes: Iterable[Note]) -> None:
+    def __init__(self, allow: dict[Entry, Owners], deny: dict[Entry, Owners], names: list[str],
+                 claude: dict[str, dict], notes: Iterable[Note],
+                 withheld: dict[Entry, Owners]) -> None:
         self.allow, self.deny, self.deny_names, self.claude = allow, deny, names, claude
         self.notes = sorted(set(notes), key=lambda n: (n.name, n.version, n.text))
-        self.withheld: dict[Entry, set[tuple[str, str]]] = {}  # deny entry -> admitted it would block
+        self.withheld = withheld  # deny entry -> the admitted versions it would have blocked
 
     @classmethod
     def build(cls, candidates: Iterable[Candidate]) -> Allowlists:
-        allow: dict[Entry, set[tuple[str, str]]] = defaultdict(set)
-        deny: dict[Entry, set[tuple[str, str]]] = defaultdict(set)
+        allow: dict[Entry, Owners] = defaultdict(set)
+        deny: dict[Entry, Owners] = defaultdict(set)
         admitted: dict[str, set[str]] = defaultdict(set)
-        denied_names: set[str] = set()
         latest: dict[str, tuple[str, ServerMatchers]] = {}
+        denied_names: set[str] = set()
         notes: list[Note] = []
         for c in candidates:
             found = server_matchers(c.name, c.version, c.server)
@@ -373,37 +366,36 @@ class Allowlists:
             for m in found.matchers:
                 (allow if allowed else deny)[(m.key, m.value)].add((c.name, c.version))
             side = "allowlist" if allowed else "denylist"
-            notes += [Note(c.name, c.version, f"no {side} entry for {u.source}: {u.reason}") for u in found.unmatched]
-            if allowed:
-                admitted[c.name].add(c.version)
-                if c.latest and (c.name not in latest or c.version > latest[c.name][0]):
-                    latest[c.name] = (c.version, found)
-                if not found.matchers:
-                    notes.append(Note(c.name, c.version, "admitted, but has no exact entry: clients"
-                                                         " with this allowlist block it"))
-            else:
+            notes += [Note(c.name, c.version, f"no {side} entry for {u.source}: {u.reason}")
+                      for u in found.unmatched]
+            if not allowed:
                 denied_names.add(c.name)
+                continue
+            admitted[c.name].add(c.version)
+            if c.latest and (c.name not in latest or c.version > latest[c.name][0]):
+                latest[c.name] = (c.version, found)
+            if not found.matchers:
+                notes.append(Note(c.name, c.version, "admitted, but no exact entry: clients that"
+                                                     " apply this allowlist block it"))
         withheld = _overlaps(allow, deny)
         for entry, blocked in withheld.items():
-            owners = deny.pop(entry)
             shown = ", ".join(f"{n}@{v}" for n, v in sorted(blocked)[:3])
-            more = f" and {len(blocked) - 3} more" if len(blocked) > 3 else ""
-            notes += [Note(n, v, f"deny entry {entry[0]} {_show(entry[1])} withheld: it would also"
-                                 f" block admitted {shown}{more}") for n, v in owners]
-        for name in sorted(denied_names & admitted.keys()):
-            notes.append(Note(name, "*", "VS Code serverName deny entry withheld: admitted versions"
-                                         f" {', '.join(sorted(admitted[name]))} have the same name"))
+            shown += f" and {len(blocked) - 3} more" if len(blocked) > 3 else ""
+            notes += [Note(n, v, f"deny entry {entry[0]} {_show(entry[1])} withheld: it would"
+                                 f" also block admitted {shown}") for n, v in deny.pop(entry)]
+        notes += [Note(name, "*", "VS Code serverName deny entry withheld: admitted versions "
+                                  + ", ".join(sorted(admitted[name])) + " have the same name")
+                  for name in denied_names & admitted.keys()]
         if not allow:
-            notes.append(Note("", "", "the policy admits no server with an exact entry: allowedMcpServers"
-                                      " is [], which blocks every server but the clients' built-in ones"))
+            notes.append(Note("", "", "the policy admits no server with an exact entry: the allow"
+                                      " list is [], which blocks every server but built-in ones"))
         claude = _claude(latest, admitted, notes)
-        built = cls(allow, deny, sorted(denied_names - admitted.keys()), claude, notes)
-        built.withheld = withheld
-        return built
+        return cls(allow, deny, sorted(denied_names - admitted.keys()), claude, notes, withheld)
 
     def managed_settings(self) -> dict:
         """GitHub Copilot's file; Claude Code and VS Code 1.130+ read it as-is."""
-        return {"allowedMcpServers": _entries(self.allow), "deniedMcpServers": _entries(self.deny)}
+        return {"allowedMcpServers": _entries(self.allow),
+                "deniedMcpServers": _entries(self.deny)}
 
     def vscode_settings(self) -> dict:
         """VS Code's gallery install names a server by its registry name, so names can deny."""
@@ -448,8 +440,8 @@ def _overlaps(allow: Mapping[Entry, set], deny: Iterable[Entry]) -> dict[Entry, 
             if "*" in value.split("/")[2]:  # a host template also meets the hosts under it
                 anchors |= {a for a in indexed if a.endswith("." + anchor)}
             blocked = set(exact.get(value.lower(), ()))
-            for pattern in (p for a in anchors for p in indexed.get(a, ()) if "*" in p or "*" in value):
-                if _globs_meet(value, pattern):
+            for pattern in (p for a in anchors for p in indexed.get(a, ())):
+                if ("*" in pattern or "*" in value) and _globs_meet(value, pattern):
                     blocked |= allow[("serverUrl", pattern)]
         if blocked:
             found[entry] = blocked
@@ -484,40 +476,30 @@ def _globs_meet(a: str, b: str) -> bool:
     return False
 
 
-def _claude(latest: Mapping[str, tuple[str, ServerMatchers]], admitted: Mapping[str, set],
+def _claude(latest: Mapping[str, tuple[str, ServerMatchers]], admitted: Iterable[str],
             notes: list[Note]) -> dict[str, dict]:
     """managed-mcp.json: each admitted server's latest version, by an exact remote when it
-    has one, else its first package with an exact command."""
+    has one, else by its first package with an exact command. Keys are Claude Code names
+    (`[A-Za-z0-9_-]`), `<namespace>_<name>`, made unique in the order of registry names."""
     servers: dict[str, dict] = {}
     for name in sorted(admitted):
-        if name not in latest:
-            notes.append(Note(name, "*", "managed-mcp.json: no admitted version is the latest shown"))
-            continue
-        version, found = latest[name]
+        version, found = latest.get(name, ("*", ServerMatchers(name, "*", (), ())))
         remote = next((m for m in found.matchers if m.key == "serverUrl" and "*" not in m.value
                        and m.transport in ("streamable-http", "sse")), None)
         command = next((m for m in found.matchers if m.key == "serverCommand"), None)
         if remote is not None:
-            servers[name] = {"type": "sse" if remote.transport == "sse" else "http", "url": remote.value}
+            entry = {"type": "sse" if remote.transport == "sse" else "http", "url": remote.value}
         elif command is not None:
-            servers[name] = {"type": "stdio", "command": command.value[0], "args": list(command.value[1:])}
+            entry = {"type": "stdio", "command": command.value[0], "args": list(command.value[1:])}
         else:
-            notes.append(Note(name, version, "managed-mcp.json: left out, no untemplated streamable-http/sse"
-                                             " remote and no package with an exact command"))
-    bases = {name: re.sub(r"[^A-Za-z0-9_-]", "-", name.replace("/", "_", 1)) for name in servers}
-    counts = defaultdict(int)
-    for base in bases.values():
-        counts[base] += 1
-    used = {base for base, count in counts.items() if count == 1}
-    keyed: dict[str, dict] = {}
-    for name in sorted(servers):
-        key, n = bases[name], 1
-        while counts[bases[name]] > 1 and key in used:
-            n += 1
-            key = f"{bases[name]}-{n}"
-        used.add(key)
-        keyed[key] = servers[name]
-    return dict(sorted(keyed.items()))
+            notes.append(Note(name, version, "managed-mcp.json: left out, " + (
+                "no untemplated streamable-http/sse remote and no package with an exact command"
+                if name in latest else "no admitted version is the latest shown")))
+            continue
+        base = re.sub(r"[^A-Za-z0-9_-]", "-", name.replace("/", "_", 1))
+        key = next(k for k in chain([base], (f"{base}-{n}" for n in count(2))) if k not in servers)
+        servers[key] = entry
+    return dict(sorted(servers.items()))
 
 
 def dumps(document: dict) -> bytes:
