@@ -40,6 +40,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _UNSTABLE = set("^`|[]{}")  # parsers and spec versions encode these differently
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_DOTS = {".": 1, "%2e": 1, "..": 2, ".%2e": 2, "%2e.": 2, "%2e%2e": 2}  # WHATWG dot segments
 _PATH_ENCODED, _QUERY_ENCODED = '<>"`', "<>\"'"  # WHATWG's sets, less what is refused
 
 
@@ -100,7 +101,7 @@ class _NoEntry(Exception):
 # -- remotes --------------------------------------------------------------------------
 
 
-def url_patterns(url: Any) -> list[str]:
+def _url_patterns(url: Any) -> list[str]:
     """The `serverUrl` patterns of one remote URL (two when the port is a template
     variable: `:*`, and the default port, which WHATWG drops so `:*` cannot match it)."""
     if not isinstance(url, str) or not url or not _encodable(url):
@@ -179,17 +180,11 @@ def _path(path: str) -> str:
     segments = _encode(path.replace("\\", "/"), _PATH_ENCODED)[1:].split("/") if path else [""]
     out: list[str] = []
     for n, segment in enumerate(segments):
-        last, lowered = n == len(segments) - 1, segment.lower()
-        if lowered in ("..", ".%2e", "%2e.", "%2e%2e"):
-            if out:
-                out.pop()
-            if last:
-                out.append("")
-        elif lowered in (".", "%2e"):
-            if last:
-                out.append("")
-        else:
-            out.append(segment)
+        dots = _DOTS.get(segment.lower(), 0)
+        if dots == 2 and out:
+            out.pop()
+        if not dots or n == len(segments) - 1:
+            out.append("" if dots else segment)
     return "/" + "/".join(out)
 
 
@@ -206,7 +201,7 @@ def _encodable(text: str) -> bool:
 # -- packages: VS Code's getMcpServerConfigurationFromManifest -------------------------
 
 
-def server_command(package: Any) -> tuple[str, ...]:
+def _server_command(package: Any) -> tuple[str, ...]:
     """The argv VS Code writes when it installs this package (runtimeHint ignored)."""
     if not isinstance(package, Mapping):
         raise _NoEntry("malformed: not an object")
@@ -324,9 +319,9 @@ def server_matchers(name: str, version: str, server: Mapping[str, Any]) -> Serve
             source = f"{field}[{n}]" + (f" ({kind})" if field == "packages" else "")
             try:
                 if field == "packages":
-                    found.append(Matcher("serverCommand", server_command(item), source))
+                    found.append(Matcher("serverCommand", _server_command(item), source))
                     continue
-                patterns = url_patterns(item.get("url") if isinstance(item, Mapping) else None)
+                patterns = _url_patterns(item.get("url") if isinstance(item, Mapping) else None)
                 transport = kind if isinstance(kind, str) else None
                 found += [Matcher("serverUrl", p, source + " (default port)" * i, transport)
                           for i, p in enumerate(patterns)]
