@@ -411,9 +411,11 @@ def test_no_allow_entry_admits_another_host(oracle, sample_lists):
 def on_host(hostname: str | None, pattern: str) -> bool:
     """Whether a URL's host is the pattern's host, or under its fixed suffix (templates)."""
     host = pattern.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-    if hostname is None:
-        return False
-    return hostname.endswith(host[host.rindex("*") + 1:]) if "*" in host else hostname == host
+    if hostname is None or "*" not in host:
+        return hostname == host
+    labels = host.rstrip(".").split(".")
+    fixed = labels[max(n for n, label in enumerate(labels) if "*" in label) + 1:]
+    return len(fixed) >= 2 and hostname.rstrip(".").endswith("." + ".".join(fixed))
 
 
 def test_the_sample_documents_as_built(sample_lists):
