@@ -89,6 +89,7 @@ class Note:
     name: str  # "" for a note on the whole document
     version: str
     text: str
+    only: str = ""  # the one format it is about ("vscode-settings", "claude-managed-mcp"), "" for all
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}: {self.text}" if self.name else self.text
@@ -344,7 +345,7 @@ class Allowlists:
                  claude: dict[str, dict], notes: Iterable[Note],
                  withheld: dict[Entry, Owners]) -> None:
         self.allow, self.deny, self.deny_names, self.claude = allow, deny, names, claude
-        self.notes = sorted(set(notes), key=lambda n: (n.name, n.version, n.text))
+        self.notes = sorted(set(notes), key=lambda n: (n.name, n.version, n.text, n.only))
         self.withheld = withheld  # deny entry -> the admitted versions it would have blocked
 
     @classmethod
@@ -379,7 +380,8 @@ class Allowlists:
             notes += [Note(n, v, f"deny entry {entry[0]} {_show(entry[1])} withheld: it would"
                                  f" also block admitted {shown}") for n, v in deny.pop(entry)]
         notes += [Note(name, "*", "VS Code serverName deny entry withheld: admitted versions "
-                                  + ", ".join(sorted(admitted[name])) + " have the same name")
+                                  + ", ".join(sorted(admitted[name])) + " have the same name",
+                       "vscode-settings")
                   for name in denied_names & admitted.keys()]
         if not allow:
             notes.append(Note("", "", "the policy admits no server with an exact entry: the allow"
@@ -487,9 +489,10 @@ def _claude(latest: Mapping[str, tuple[str, ServerMatchers]], admitted: Iterable
         elif command is not None:
             entry = {"type": "stdio", "command": command.value[0], "args": list(command.value[1:])}
         else:
-            notes.append(Note(name, version, "managed-mcp.json: left out, " + (
+            notes.append(Note(name, version, "left out: " + (
                 "no untemplated streamable-http/sse remote and no package with an exact command"
-                if name in latest else "no admitted version is the latest shown")))
+                if name in latest else "no admitted version is the latest shown"),
+                "claude-managed-mcp"))
             continue
         base = re.sub(r"[^A-Za-z0-9_-]", "-", name.replace("/", "_", 1))
         key = next(k for k in chain([base], (f"{base}-{n}" for n in count(2))) if k not in servers)

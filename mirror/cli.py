@@ -16,7 +16,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from mirror import __version__, hosts, paths, pipeline
+from mirror import __version__, governance, hosts, paths, pipeline
 from mirror.diff import KINDS
 from mirror.errors import MirrorError, UsageError, VerifyError
 from mirror.settings import (
@@ -370,7 +370,8 @@ def policy_group() -> None:
 @click.option("--snapshot", "snapshot_id", type=int, help="Snapshot id to look in (default: the latest).")
 def policy_explain(name: str, version: str | None, db: Path, policy: Path | None, local: Path | None,
                    snapshot_id: int | None) -> None:
-    """Say which rule admits or excludes each version of NAME (or just VERSION).
+    """Say which rule admits or excludes each version of NAME (or just VERSION), and the
+    allowlist or denylist entries each gets (`export --format allowlist`).
 
     Example: mcp-mirror policy explain io.github.acme/tools --policy policy.toml
     """
@@ -380,6 +381,8 @@ def policy_explain(name: str, version: str | None, db: Path, policy: Path | None
         raise UsageError(f"{name}{' ' + version if version else ''} is in neither the snapshot nor --local")
     for row, decision in decisions:
         click.echo(printable(f"{row.name} {row.version}: {decision.describe()}"))
+        for line in governance.matcher_lines(row, decision):
+            click.echo(printable(line))
 
 
 @cli.command()
@@ -455,21 +458,55 @@ def printable(text: str) -> str:
 
 @cli.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "csv"]), default="jsonl", show_default=True,
-              help="jsonl: one JSON object a line, documents nested; parquet and csv: documents as JSON text.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "csv", *governance.FORMATS]),
+              default="jsonl", show_default=True,
+              help="jsonl: one JSON object a line, documents nested; parquet and csv: documents as JSON "
+                   "text. " + "; ".join(f"{f.name}: {f.help}" for f in governance.FORMATS.values())
+                   + " (made from the curated snapshot: --policy, --local).")
 @click.option("--changes", is_flag=True, help="Export the change records instead of the versions.")
 @click.option("--snapshot", "snapshot_id", type=int,
               help="Snapshot id (default: the latest for versions, every snapshot for --changes).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write (default: versions-<id>.<format> or changes.<format>).")
-def export(db: Path, fmt: str, changes: bool, snapshot_id: int | None, output: Path | None) -> None:
-    """Export a snapshot's versions, or the change records, for loading elsewhere.
+              help="File to write (default: versions-<id>.<format>, changes.<format>, or the file "
+                   "name the client knows, such as managed-settings.json).")
+@curation_options
+@click.option("--max-bytes", type=click.IntRange(min=0), default=governance.TOOLHIVE_MAX_BYTES, show_default=True,
+              help="toolhive: the file's bound; servers past it are left out, each named (0: no bound). "
+                   "The default is a Kubernetes ConfigMap's limit.")
+def export(db: Path, fmt: str, changes: bool, snapshot_id: int | None, output: Path | None,
+           policy: Path | None, local: Path | None, max_bytes: int) -> None:
+    """Export a snapshot's versions or change records, or the curated snapshot as an
+    allowlist or ToolHive registry file.
 
-    Written by DuckDB's own writers; the columns are listed in the README
-    (Keeping a mirror current).
+    Versions and changes are written by DuckDB's own writers; the columns are listed in the
+    README (Keeping a mirror current). The governance formats are described in the README's
+    Governance walkthrough; what could not get an exact entry is listed after the summary.
 
-    Example: mcp-mirror export --format parquet -o registry.parquet
+    Examples: mcp-mirror export --format parquet -o registry.parquet;
+    mcp-mirror export --format allowlist --policy policy.toml
     """
+    if fmt in governance.FORMATS:
+        if changes:
+            raise UsageError(f"--changes exports change records, not --format {fmt}")
+        settings = make_settings(db=db, policy=policy, local=local)
+        to_stdout = output == Path("-")
+        made = pipeline.export_governance(
+            settings, None if to_stdout else output or Path(governance.FORMATS[fmt].file_name), fmt=fmt,
+            snapshot_id=snapshot_id, max_bytes=max_bytes or None)
+        if to_stdout:
+            sys.stdout.buffer.write(made.output.data)
+            sys.stdout.flush()
+        where = "standard output" if to_stdout else made.path
+        click.echo(f"{made.output.summary} (snapshot {made.snapshot.id}) -> {where}", err=to_stdout)
+        notes = made.output.grouped_notes()
+        warn(notes[:MAX_PROBLEMS_SHOWN])
+        if len(notes) > MAX_PROBLEMS_SHOWN:
+            warn([f"... and {len(notes) - MAX_PROBLEMS_SHOWN} more: `mcp-mirror policy explain NAME` shows "
+                  "one server's entries"])
+        return
+    if policy is not None or local is not None:
+        raise UsageError(f"--policy and --local curate the governance formats, not --format {fmt}",
+                         hint=f"one of {', '.join(governance.FORMATS)}")
     settings = make_settings(db=db)
     if output is None:
         if changes:

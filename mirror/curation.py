@@ -45,7 +45,8 @@ class Curator:
         site = Site(snapshot, rows if self.active else rows.upstream, base_url=base_url, profile=profile,
                     content=content, deltas=lambda: store.deltas(content.id, depth=FEED_DEPTH),
                     changes=lambda: store.iter_changes(snapshot.id, limit=catalog.CHANGES_SHOWN),
-                    fingerprint=None if self.active else store.fingerprint(snapshot.id))
+                    fingerprint=None if self.active else store.fingerprint(snapshot.id),
+                    decided=rows.decided if self.active else None)
         return site, rows
 
     def decided(self, rows: Iterable[Row], *, snapshot_time: str) -> Iterator[policy.Decided]:

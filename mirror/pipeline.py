@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 
-from mirror import hosts, paths, policy, registry, sync
+from mirror import governance, hosts, paths, policy, registry, sync
 from mirror.curation import Curator
 from mirror.diff import KINDS, diff_rows
-from mirror.errors import RenderError
+from mirror.errors import RenderError, UsageError
 from mirror.models import Change, Rejected, Row, Snapshot
-from mirror.publish import LocalTarget, Progress, PublishResult, publish
+from mirror.publish import LocalTarget, Progress, PublishResult, publish, write_atomically
 from mirror.render.api import Skipped
 from mirror.settings import Settings
 from mirror.store import open_store
@@ -183,6 +183,33 @@ def export(settings: Settings, path: Path, *, fmt: str, snapshot_id: int | None 
             what = f"versions of snapshot {store.ok_snapshot(snapshot_id).id}"
         rows = store.export(path, fmt=fmt, snapshot_id=snapshot_id, changes=changes)
     return ExportResult(path=path, rows=rows, what=what)
+
+
+@dataclass(frozen=True)
+class GovernanceResult:
+    path: Path | None  # None: not written, the caller has the bytes
+    snapshot: Snapshot
+    output: governance.Output
+
+
+def export_governance(settings: Settings, path: Path | None, *, fmt: str, snapshot_id: int | None = None,
+                      max_bytes: int | None = governance.TOOLHIVE_MAX_BYTES) -> GovernanceResult:
+    """One governance file (an allowlist, ToolHive's registry file) of the curated snapshot,
+    written whole or not at all."""
+    curator = Curator.from_settings(settings)
+    with open_store(settings.db, create=False, reading=True) as store:
+        snapshot = store.ok_snapshot(snapshot_id)
+        content = store.content_snapshot(snapshot.id)
+        when = content.finished_at or content.started_at
+        output = governance.make(
+            fmt, lambda: curator.decided(store.iter_rows(snapshot.id), snapshot_time=when or ""),
+            last_updated=when or "", max_bytes=max_bytes)
+    try:
+        if path is not None:
+            write_atomically(path, output.data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}", hint="pass another -o") from exc
+    return GovernanceResult(path=path, snapshot=snapshot, output=output)
 
 
 def verify(out: Path, *, against: str | None = None) -> Report:

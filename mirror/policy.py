@@ -223,7 +223,9 @@ def _semver_key(version: str) -> tuple | None:
 
 
 def mark_latest(row: Row, *, rule: str) -> Row:
-    item = orjson.loads(row.doc)
+    item = _item(row)
+    if item is None:  # render leaves such a row out; it is still the server's latest
+        return replace(row, is_latest=True)
     meta = item.get("_meta") if isinstance(item.get("_meta"), dict) else {}
     mirror = meta.get(MIRROR_META) if isinstance(meta.get(MIRROR_META), dict) else {}
     item["_meta"] = {**meta, MIRROR_META: {**mirror, "isLatest": True, "latestBy": rule}}
@@ -231,8 +233,16 @@ def mark_latest(row: Row, *, rule: str) -> Row:
     return replace(row, is_latest=True, doc=doc, hash=content_hash(doc))
 
 
+def _item(row: Row) -> dict[str, Any] | None:
+    try:
+        item = orjson.loads(row.doc)
+    except orjson.JSONDecodeError:
+        return None
+    return item if isinstance(item, dict) else None
+
+
 def _server(row: Row) -> dict[str, Any]:
-    server = orjson.loads(row.doc).get("server")
+    server = (_item(row) or {}).get("server")
     return server if isinstance(server, dict) else {}
 
 

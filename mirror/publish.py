@@ -432,7 +432,7 @@ class LocalTarget:
         with contextlib.suppress(OSError):
             if os.lstat(target).st_size == len(data) and target.read_bytes() == data:
                 return False
-        _write_atomically(target, data)
+        write_atomically(target, data)
         return True
 
     def stage(self) -> _LocalStage:
@@ -532,7 +532,7 @@ def _reusable(path: str | Path, record: Record) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size == record.size
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
+def write_atomically(target: Path, data: bytes) -> None:
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         temp.write_bytes(data)

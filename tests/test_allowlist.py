@@ -27,10 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror import allowlist
+from mirror import allowlist, governance
 from mirror.allowlist import Allowlists, Candidate, Matcher, Unmatched, dumps, server_matchers
 from mirror.models import row_from_item
-from mirror.policy import curate, load
+from mirror.policy import decide_servers, load
 
 HERE = Path(__file__).parent / "vscode_gallery"
 MODULES = Path(sys.prefix) / "vscode-gallery" / "node_modules"  # where `make install` puts them
@@ -150,12 +150,9 @@ def check(oracle: Node, document: dict, lists: str, identities: list[dict]) -> l
 
 
 def candidates(items: Iterable[dict], policy_text: str) -> list[Candidate]:
-    policy = load(policy_text)
+    """As render and export make them (mirror.governance over the policy's decisions)."""
     rows = sorted((row_from_item(item) for item in items), key=lambda row: row.key)
-    kept = {row.key: row for row in curate(rows, policy)}
-    return [Candidate(row.name, row.version, row.status, row.key in kept,
-                      row.key in kept and kept[row.key].is_latest, row.item()["server"])
-            for row in rows]
+    return list(governance.candidates(decide_servers(rows, load(policy_text))))
 
 
 def candidate(name: str, version: str = "1.0.0", *, admitted: bool = True,
@@ -620,7 +617,7 @@ def test_claude_gets_the_latest_admitted_version_remote_first():
         "io-acme_remote": {"type": "sse", "url": "https://acme.example/sse"},
         "io-acme_stdio": {"type": "stdio", "command": "npx", "args": ["st@1.0.0"]},
     }}
-    assert any(n.name == "io.acme/nothing" and "managed-mcp.json: left out" in n.text
+    assert any(n.name == "io.acme/nothing" and n.only == "claude-managed-mcp" and "left out" in n.text
                for n in built.notes)
 
 

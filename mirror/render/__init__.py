@@ -15,11 +15,12 @@ from typing import Any
 
 import orjson
 
-from mirror import __version__, paths
+from mirror import __version__, paths, policy
+from mirror.governance import FORMATS as GOVERNANCE_FORMATS
 from mirror.hosts import JSON, Profile
 from mirror.models import DatedChange, Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
-from mirror.render import api, ard, catalog
+from mirror.render import api, ard, catalog, governance
 from mirror.render.api import ApiProducer, Skipped
 from mirror.render.feeds import DeltaSource, FeedProducer
 
@@ -29,6 +30,7 @@ FORMAT = 4
 
 RowSource = Callable[[], Iterable[Row]]
 ChangeSource = Callable[[], Iterable[DatedChange]]  # newest first, at most catalog.CHANGES_SHOWN
+DecidedSource = Callable[[], Iterable[policy.Decided]]
 
 
 def row_source(rows: Iterable[Row]) -> RowSource:
@@ -52,13 +54,16 @@ class Site:
 
     def __init__(self, snapshot: Snapshot, rows: RowSource, *, base_url: str, profile: Profile,
                  content: Snapshot | None = None, deltas: DeltaSource | None = None,
-                 changes: ChangeSource | None = None, fingerprint: str | None = None) -> None:
+                 changes: ChangeSource | None = None, fingerprint: str | None = None,
+                 decided: DecidedSource | None = None) -> None:
         self.snapshot = snapshot
         self.content = content or snapshot  # the snapshot whose data this is (last change)
         # the change feeds, when the store's history is at hand (mirror.render.feeds)
         self._feeds = FeedProducer(profile, self.content, deltas) if deltas is not None else None
         self.rows = rows
         self.changes = changes or (lambda: ())
+        # every row with the policy's decision, excluded ones too: the allowlists' deny entries
+        self.decided = decided or (lambda: policy.decide_servers(self.rows(), policy.EVERYTHING))
         self.base_url = base_url
         self.profile = profile
         self.context = digest(__version__, str(FORMAT), profile.name, base_url)
@@ -88,6 +93,7 @@ class Site:
         yield from self._api.documents(self.rows())
         yield from api.probe_documents(self.content, profile=self.profile, base_url=self.base_url)
         yield from self.profile.tree_entries(base_url=self.base_url)
+        yield from governance.entries(self._decided, profile=self.profile)
         yield from pages.assets()
         yield pages.not_found_page(self.state_summary())
         yield self._api.rows_index()
@@ -103,6 +109,10 @@ class Site:
             yield from self._feeds.entries(self.rows())
         yield from self._api.pointers()
         yield from pages.list_pages(self.state_summary(), self._api.summaries)
+
+    def _decided(self) -> Iterator[policy.Decided]:
+        """The decided rows but those render left out (they are served nowhere)."""
+        return (d for d in self.decided() if d.row.key not in self._api._skip)
 
     @property
     def skipped(self) -> list[Skipped]:
@@ -120,6 +130,7 @@ class Site:
     def state_summary(self) -> dict[str, Any]:
         """The state document without what only publishing knows."""
         counts = self._api.counts
+        urls = paths.Urls(self.base_url)
         return {
             "generator": f"mcp-mirror {__version__}",
             "snapshot": _snapshot_record(self.snapshot),
@@ -131,6 +142,8 @@ class Site:
             "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
                     "chains": list(paths.CHAINS)} if self.profile.paged else {"pageSizes": [], "chains": []},
             "host": {"profile": self.profile.name, **self.profile.capabilities()},
+            "governance": {output.name: {"path": output.tree_path, "url": urls.tree_file(output.tree_path)}
+                           for output in GOVERNANCE_FORMATS.values() if output.tree_path is not None},
             **({"changes": {"path": paths.feed_index_file(self.profile.index_name),
                             "url": paths.Urls(self.base_url).feed()}} if self._feeds is not None else {}),
         }
