@@ -113,6 +113,8 @@ class Policy:
     prefer: str | None = None  # on a name both upstream and --local have: "local", "upstream", or refuse
 
     def decide(self, row: Row) -> Decision:
+        if not (self.excludes or self.pins or self.includes):
+            return DEFAULT_ADMIT  # no rule to read the document for
         server = _server(row)
         for rule in self.excludes:
             if rule.matches(row, server):

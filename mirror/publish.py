@@ -41,7 +41,18 @@ from mirror.render import Sealed, Site
 
 Progress = Callable[[str], None]
 KEEP_GENERATIONS = 2  # the current one and the one before, for clients part-way through paging
-_GENERATION = re.compile(r"g(\d{6,})")
+GENERATION = re.compile(r"g(\d{6,})")  # a generation's name, here and in a bucket: g000001, g000002, ...
+
+
+def generation_number(name: str) -> int | None:
+    match = GENERATION.fullmatch(name)
+    return int(match[1]) if match else None
+
+
+def next_generation(names: Iterable[str]) -> str:
+    """The name after the highest generation among `names` (g000001 when there is none)."""
+    numbers = [n for name in names if (n := generation_number(name)) is not None]
+    return f"g{max(numbers, default=0) + 1:06d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +410,7 @@ class LocalTarget:
         except (FileNotFoundError, OSError):
             return None
         resolved = (self.out.parent / target)
-        if resolved.parent != self.store or not _GENERATION.fullmatch(resolved.name) or not resolved.is_dir():
+        if resolved.parent != self.store or generation_number(resolved.name) is None or not resolved.is_dir():
             return None
         return resolved
 
@@ -441,12 +452,11 @@ class LocalTarget:
     # -- generations
 
     def _generations(self) -> list[Path]:
-        return sorted((p for p in self.store.iterdir() if _GENERATION.fullmatch(p.name)),
-                      key=lambda p: int(p.name[1:]))
+        return sorted((p for p in self.store.iterdir() if generation_number(p.name) is not None),
+                      key=lambda p: generation_number(p.name) or 0)
 
     def _next_name(self) -> str:
-        existing = self._generations()
-        return f"g{int(existing[-1].name[1:]) + 1 if existing else 1:06d}"
+        return next_generation(p.name for p in self._generations())
 
     def _point_at(self, name: str) -> None:
         link = self.out.parent / f".{self.out.name}.swap-{os.getpid()}"

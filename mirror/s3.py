@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -42,11 +41,10 @@ from mirror import __version__
 from mirror.errors import RenderError, UsageError
 from mirror.hosts import CACHE_CONTROL, JSON
 from mirror.plan import Cache
-from mirror.publish import Manifest, Record
+from mirror.publish import Manifest, Record, generation_number, next_generation
 
 PENDING_KEY = ".mcp-mirror/pending-deletions.json"
 DEFAULT_GRACE = timedelta(hours=24)
-GENERATION = re.compile(r"g[0-9]{6}")
 COPIERS = 16  # CopyObject requests in flight: each is a server-side copy, no bytes sent
 IN_FLIGHT = 1000  # copies queued before the publisher waits for them
 Log = Callable[[str], None]
@@ -208,7 +206,7 @@ class S3Target:
         served = self.switch.origin_path().strip("/")
         served = f"{served}/" if served else ""
         rest = served[len(self.prefix):] if served.startswith(self.prefix) else None
-        if rest is None or (rest and not GENERATION.fullmatch(rest.rstrip("/"))):
+        if rest is None or (rest and generation_number(rest.rstrip("/")) is None):
             raise UsageError(f"{self.switch} serves /{served}, which is not s3://{self.bucket}/{self.prefix} "
                              "or a generation in it",
                              hint=f"set the origin path to /{self.prefix.rstrip('/')} once, then publish")
@@ -220,9 +218,9 @@ class S3Target:
                                                                            Delimiter="/"):
             for common in page.get("CommonPrefixes") or ():
                 name = common["Prefix"][len(self.prefix):].rstrip("/")
-                if GENERATION.fullmatch(name):
+                if generation_number(name) is not None:
                     names.append(name)
-        return sorted(names)
+        return sorted(names, key=lambda name: generation_number(name) or 0)
 
     # -- the Target interface
 
@@ -339,7 +337,7 @@ class _GenerationStage:
         self.target = target
         self.old = target._previous.records if target._previous is not None else {}
         existing = target._generations()
-        self.name = f"g{int(existing[-1][1:]) + 1 if existing else 1:06d}"
+        self.name = next_generation(existing)
         self.root = f"{target.prefix}{self.name}/"
         # generations neither served nor this one: half-made by a publish that was killed
         self.orphans = [f"{name}/" for name in existing if name != target.generation]
