@@ -305,6 +305,9 @@ def card_file(name: str, version: str) -> str:
     return f"{CARDS_DIR}/{name}/{version}/{CARD_FILE_NAME}"
 
 
+PATH_SUB_DELIMS = "!$&'()*+,;=:@"  # what RFC 3986's pchar allows in a path segment unencoded
+
+
 def base_path(base_url: str) -> str:
     """The URL path the tree is served under: '' for a root, '/prefix' otherwise."""
     return urlsplit(base_url).path.rstrip("/")
@@ -337,7 +340,10 @@ class Urls:
         return self.api(*EXTENSION, "changes")
 
     def card(self, name: str, version: str) -> str:
-        version = quote(version, safe="")
+        """A version's Server Card: a static file, whose URL keeps the sub-delimiters RFC 3986
+        allows in a path segment as they are (`1.0.0+build.7`): Netlify's static serving
+        (netlify dev) answers 404 for `%2B`, where every host finds the literal `+`."""
+        version = quote(version, safe=PATH_SUB_DELIMS)
         return f"{self.base.rstrip('/')}/{CARDS_DIR}/{name}/{version}/{CARD_FILE_NAME}"
 
     def tree_file(self, path: str) -> str:

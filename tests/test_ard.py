@@ -572,8 +572,14 @@ def test_discovery_paths_answer_200_directly_with_their_content_type(served, dis
     assert any("%" in rel for rel in rels) and any("?" in rel for rel in rels)
     prefix = paths.base_path(HTTP_BASES[base])
     with httpx.Client(base_url=served(kind, base), timeout=10, follow_redirects=False) as client:
-        for rel in rels:
-            url = f"{prefix}/" + "/".join(quote(segment, safe="") for segment in rel.split("/"))
+        urls = [(rel, f"{prefix}/" + "/".join(quote(part, safe="") for part in rel.split("/")))
+                 for rel in rels]
+        # and each card at the URL the catalog gives it (`+` and the like left as they are)
+        urls += [(rel, paths.Urls(prefix).card(f"{ns}/{short}", version))
+                 for rel in rels if rel.startswith("cards/")
+                 for _, ns, short, version, _ in [rel.split("/")]]
+        assert any("+" in url for _, url in urls)
+        for rel, url in urls:
             response = client.get(url)
             assert response.status_code == 200, (url, response.status_code, response.headers)
             assert response.content == (root / rel).read_bytes(), url
@@ -586,7 +592,9 @@ def test_discovery_paths_answer_200_directly_with_their_content_type(served, dis
                 again = client.get(url, headers={"If-None-Match": response.headers["etag"]})
                 assert again.status_code == 304, url
         for missing in ("cards/io.github.nobody/x/1.0.0/server-card.json", "ard/999.json"):
-            assert client.get(f"{prefix}/{missing}").status_code == 404, missing
+            response = client.get(f"{prefix}/{missing}")  # the catalog's 404 page, as serve's
+            assert response.status_code == 404, missing
+            assert response.headers["content-type"] == hosts.HTML, missing
 
 
 def document_depths(result: Ingestion) -> list[int]:

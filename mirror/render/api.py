@@ -69,7 +69,9 @@ class ServerSummary:
     stdio: bool = False  # has a package (run locally)
     remote: bool = False  # has a remote endpoint
     updated_at: str = ""
-    card: bool = False  # the mirror minted a Server Card for this version (render.cards)
+    # the mirror minted a Server Card for this version (render.cards); out of the repr that
+    # digests what a catalog page shows, which it does not change
+    card: bool = field(default=False, repr=False)
 
 
 def _text(value: Any, bound: int) -> str:
