@@ -308,6 +308,24 @@ def test_a_server_without_a_valid_card_is_listed_with_its_v01_document():
         assert entry["type"] == ard.MCP_SERVER and "/v0.1/servers/" in entry["url"]
 
 
+def test_cards_hold_to_the_schemas_bounds():
+    def mint(name="io.github.a/b", version="1.0.0", **server):
+        server = {"description": "d", "remotes": [{"type": "sse", "url": "https://a.example"}],
+                  **server}
+        return cards.mint({"server": server}, name, version)
+
+    assert mint(version="v" * 255) and mint(version="v" * 256) is None
+    assert mint(name="a/" + "b" * 198) and mint(name="a/" + "b" * 199) is None
+    assert mint(name="a/b") and mint(name="a/") is None and mint(name="a_b/c") is None
+    assert mint(description="d" * 100)["description"] == "d" * 100
+    assert mint(description="d" * 101)["description"] == "d" * 99 + cards.ELLIPSIS
+    assert mint(description="") is None and mint(description=None) is None
+    assert mint(title="t" * 100)["title"] == "t" * 100 and "title" not in mint(title="t" * 101)
+    assert "title" not in mint(title="")
+    for card in (mint(version="v" * 255), mint(description="d" * 101), mint(title="t" * 100)):
+        assert errors(SERVER_CARD, card) == []
+
+
 def test_cards_cut_long_descriptions_and_leave_out_members_that_would_not_validate():
     long = "Ünïcödé " * 20 + "end"
     remotes = [{"type": "sse", "url": "https://a.example/sse"},
@@ -364,6 +382,7 @@ GOOD_INPUT_FIELDS = {
     "value": st.text(max_size=8), "placeholder": st.text(max_size=8),
     "format": st.sampled_from(["string", "number", "boolean", "filepath"])}
 INPUT_FIELDS = {key: value | TEXTS | JSON_VALUES for key, value in GOOD_INPUT_FIELDS.items()}
+INPUT_FIELDS["format"] |= st.sampled_from(["url", "String", "bool"])
 GOOD_INPUTS = st.fixed_dictionaries({}, optional=GOOD_INPUT_FIELDS)
 INPUTS = GOOD_INPUTS | st.fixed_dictionaries({}, optional=INPUT_FIELDS) | JSON_VALUES
 VARIABLES = st.dictionaries(st.text(max_size=6), INPUTS, max_size=2) | JSON_VALUES
@@ -429,6 +448,37 @@ def test_a_card_is_minted_whenever_a_valid_one_can_be(server, remote, descriptio
     upstream = {"server": {**server, "description": description, "remotes": [*remotes, remote]}}
     card = cards.mint(upstream, "io.github.a/b", "1.0.0")
     assert card is not None and remote in card["remotes"] and errors(SERVER_CARD, card) == []
+
+
+DEFS = {name: _validator(cards.SCHEMA, f"#/$defs/{name}")
+        for name in ("Input", "KeyValueInput", "Icon", "Remote", "Repository")}
+# Each member of an Input valid, or one step off its rule (the wrong type, a format not in
+# the enum), so that one wrong member among right ones is common.
+_WRONG = st.sampled_from([1, None, True, ["a"], {"a": "b"}])
+NEAR_INPUTS = st.fixed_dictionaries({}, optional={
+    **{key: value | _WRONG for key, value in GOOD_INPUT_FIELDS.items()},
+    "isRequired": st.booleans() | st.sampled_from(["true", 1, 0, None]),
+    "choices": st.lists(st.text(max_size=3), max_size=2) | st.sampled_from([["a", 1], "a", [None]]),
+    "format": st.sampled_from([*cards.INPUT_FORMATS, "url", "String", 1, None])})
+NEAR_HEADERS = st.fixed_dictionaries({"name": st.text(max_size=5) | _WRONG}, optional={
+    "isSecret": st.booleans() | _WRONG, "format": st.sampled_from(["string", "url"]),
+    "variables": st.dictionaries(st.text(max_size=3), NEAR_INPUTS, max_size=2) | _WRONG})
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=INPUTS | NEAR_INPUTS, header=HEADERS | NEAR_HEADERS, icon=ICONS, remote=REMOTES,
+       repository=REPOSITORIES)
+def test_the_cards_own_checks_are_the_schemas_rules(value, header, icon, remote, repository):
+    """What render.cards checks directly (jsonschema is too slow to run on every card): the
+    same verdict as the schema for inputs and headers, and never a yes the schema says no to."""
+    assert cards._input(value) == DEFS["Input"].is_valid(value)
+    for one in header if isinstance(header, list) else [header]:
+        assert cards._header(one) == DEFS["KeyValueInput"].is_valid(one)
+    assert not cards._icon(icon) or errors(DEFS["Icon"], icon) == []
+    made = cards._remote(remote)
+    assert made is None or errors(DEFS["Remote"], made) == []
+    kept = cards._repository(repository)
+    assert kept is None or errors(DEFS["Repository"], kept) == []
 
 
 def test_the_hostile_corpus_mints_only_valid_cards():
