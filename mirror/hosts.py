@@ -295,7 +295,7 @@ def content_type(path: str) -> str:
         return PROBLEM_JSON
     if path.startswith(f"{paths.API}/"):
         return JSON
-    if path.startswith(f"{paths.CARDS_DIR}/") and path.endswith("/server-card.json"):
+    if path.startswith(f"{paths.CARDS_DIR}/") and path.endswith(f"/{paths.CARD_FILE_NAME}"):
         return SERVER_CARD
     dot = path.rfind(".")
     return _BY_SUFFIX.get(path[dot:], "application/octet-stream") if dot > path.rfind("/") else (
@@ -347,6 +347,9 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
         "deleted_view": paths.DELETED_VIEW,
         "index_view": paths.DEFAULT_VIEW,
         "sidecar": None,
+        "cards_dir": paths.CARDS_DIR,
+        "discovery_paths": [paths.ARD_FILE, paths.AI_CATALOG_FILE, f"{paths.ARD_DIR}/*"],
+        "card_type": SERVER_CARD,
         "engine_file": paths.QUERY_ENGINE_FILE,
         "engine": {
             "prefix": prefix, "api": paths.API, "rowsFormat": query.FORMAT,
@@ -360,6 +363,7 @@ def _context(profile: Profile, *, prefix: str, root: Path | None, site_address: 
             "apiAlias": paths.API_ALIAS, "hostDir": paths.HOST_DIR, "notFoundPage": paths.NOT_FOUND_PAGE,
             "landingPage": paths.LANDING_PAGE, "problemDir": paths.problem_file("-").rpartition("/")[0],
             "indexView": profile.index_name, "deletedView": paths.DELETED_VIEW, "types": _BY_SUFFIX,
+            "cardsDir": paths.CARDS_DIR, "cardFile": paths.CARD_FILE_NAME, "cardType": SERVER_CARD,
         },
     }
 

@@ -286,6 +286,7 @@ AI_CATALOG_FILE = ".well-known/ai-catalog.json"  # Agentic Resource Discovery (A
 ARD_FILE = ".well-known/ard.json"  # ARD v0.91's discovery path; ai-catalog.json holds the same bytes
 ARD_DIR = "ard"  # nested same-host catalogs, ard/<n>.json, when one document would be too big
 CARDS_DIR = "cards"  # MCP Server Cards the mirror mints for versions with remotes
+CARD_FILE_NAME = "server-card.json"
 GOVERNANCE_DIR = "governance"
 MANAGED_SETTINGS_FILE = f"{GOVERNANCE_DIR}/managed-settings.json"  # GitHub Copilot, VS Code, Claude Code lists
 VSCODE_SETTINGS_FILE = f"{GOVERNANCE_DIR}/vscode-settings.json"  # chat.mcp.allowedServers/deniedServers
@@ -301,7 +302,10 @@ def ard_page_file(number: int) -> str:
 def card_file(name: str, version: str) -> str:
     """A version's Server Card: a directory per version, like the API's, so any version that
     has a version document has a card path too (no suffix can push it over a segment bound)."""
-    return f"{CARDS_DIR}/{name}/{version}/server-card.json"
+    return f"{CARDS_DIR}/{name}/{version}/{CARD_FILE_NAME}"
+
+
+PATH_SUB_DELIMS = "!$&'()*+,;=:@"  # what RFC 3986's pchar allows in a path segment unencoded
 
 
 def base_path(base_url: str) -> str:
@@ -336,7 +340,11 @@ class Urls:
         return self.api(*EXTENSION, "changes")
 
     def card(self, name: str, version: str) -> str:
-        return f"{self.base.rstrip('/')}/{CARDS_DIR}/{name}/{quote(version, safe='')}/server-card.json"
+        """A version's Server Card: a static file, whose URL keeps the sub-delimiters RFC 3986
+        allows in a path segment as they are (`1.0.0+build.7`): Netlify's static serving
+        (netlify dev) answers 404 for `%2B`, where every host finds the literal `+`."""
+        version = quote(version, safe=PATH_SUB_DELIMS)
+        return f"{self.base.rstrip('/')}/{CARDS_DIR}/{name}/{version}/{CARD_FILE_NAME}"
 
     def tree_file(self, path: str) -> str:
         """A file of a tree made by this tool, by its path relative to the base."""

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import orjson
@@ -356,3 +356,29 @@ def test_routes_json_sends_the_api_to_the_worker(trees):
         routes = orjson.loads((trees["cloudflare-pages", base] / "_routes.json").read_bytes())
         assert routes == {"version": 1, "include": [f"{prefix}/v0.1", f"{prefix}/v0.1/*", f"{prefix}/v0",
                                                     f"{prefix}/v0/*"], "exclude": []}
+
+
+def test_discovery_documents_and_cards_answer_without_a_redirect(deployed):
+    """ARD's documents and the Server Cards they link to (at the URLs they give) are the
+    deploy's static files: each answers 200 itself (importers refuse a 3xx), the cards as
+    their own media type from `_headers`, with the API's CORS and cache headers
+    (tests/test_ard.py checks what they hold)."""
+    base_url = BASES[deployed.base]
+    catalog = orjson.loads((deployed.tree / paths.ARD_FILE).read_bytes())
+    cards = [entry["url"] for entry in catalog["entries"] if entry["type"] == hosts.SERVER_CARD]
+    assert any("+" in url for url in cards)  # a version with build metadata, spelt as it is
+    for url in [f"{base_url}/{paths.ARD_FILE}", f"{base_url}/{paths.AI_CATALOG_FILE}", *cards]:
+        path = url[len(base_url):]
+        response = deployed.client.get(path)
+        assert response.status_code == 200, (url, response.status_code, response.headers)
+        assert response.content == (deployed.tree / unquote(path.lstrip("/"))).read_bytes(), url
+        expected = hosts.SERVER_CARD if url in cards else hosts.JSON
+        if deployed.host == "netlify":
+            # netlify dev's static server keeps its own Content-Type and Cache-Control, where
+            # Netlify's CDN applies `_headers` to both (docs.netlify.com/manage/routing/headers)
+            expected, cache = hosts.JSON, response.headers.get("cache-control")
+        else:
+            cache = hosts.API_CACHE_CONTROL
+        assert response.headers["content-type"].split(";")[0] == expected, url
+        assert response.headers.get("cache-control") == cache, url
+        assert_cors(response)

@@ -114,3 +114,15 @@ def test_a_prefix_maps_the_rest_of_the_tree_to_the_root():
     assert [(m["status"], m["force"], m["to"]) for m in got] == [
         (200, False, "/index.html"), (200, False, "/assets/catalog.css"), (200, False, "/")]
     assert match(rules_for(""), [("/index.html", ""), ("/v0.1/servers/a/b/versions/index.json", "")]) == [None, None]
+
+
+@pytest.mark.parametrize("prefix", ["", "/some/prefix"])
+def test_discovery_documents_and_cards_are_never_redirected(prefix):
+    """ARD's paths and the Server Cards are the deploy's files: no rule takes them at the root,
+    and under a prefix only the unforced 200 rewrite to the root does (no 3xx, which importers
+    such as MCP Gateway Registry's refuse)."""
+    targets = [paths.ARD_FILE, paths.AI_CATALOG_FILE, paths.ard_page_file(2),
+               paths.card_file("com.example/A", "1.0.0+build.7")]
+    requests = [(f"{prefix}/{target}", "") for target in targets]
+    unforced = [{"to": f"/{target}", "status": 200, "force": False} for target in targets]
+    assert match(rules_for(prefix), requests) == (unforced if prefix else [None] * len(targets))

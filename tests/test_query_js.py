@@ -230,7 +230,9 @@ def test_api_paths_resolve_as_serve_resolves_them(tree):
 def test_content_types_are_the_hosts(tmp_path):
     rels = ["v0.1/servers/a/b/versions/index.json", "v0.1/_problems/bad-limit.json", "index.html", "404.html",
             "assets/catalog.css", "assets/catalog.js", "feed.atom", "openapi.yaml", "sitemap.xml", "a/b", "a.b/c",
-            "v0.1/x/mcp-mirror/state/index.json", ".well-known/ai-catalog.json"]
+            "v0.1/x/mcp-mirror/state/index.json", ".well-known/ai-catalog.json",
+            ".well-known/ard.json", "ard/2.json", "cards/a.b/c/1.0.0/server-card.json",
+            "cards/a.b/c/1.0.0/other.json", "v0.1/cards/a/b/server-card.json"]
     module = tmp_path / "engine.mjs"
     module.write_bytes(hosts.query_engine(hosts.get_profile("nginx"), base_url="http://x"))
     script = ("import(process.argv[1]).then(({default: e}) => process.stdout.write(JSON.stringify("

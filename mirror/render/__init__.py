@@ -1,9 +1,10 @@
 """Render a snapshot as a stream of entries: the tree, never held in memory whole.
 
-`Site.entries` composes the producers in write order: the v0.1 API documents
-(`render.api`), the host's own files (`hosts`), the HTML catalog (`render.catalog`: assets,
-server pages, what changed, lists), then the state document, which the publisher seals with the manifest's digest. Same
-snapshot, same entries, same bytes.
+`Site.entries` composes the producers in write order: the v0.1 API documents and the
+Server Cards minted beside them (`render.api`, `render.cards`), the host's own files
+(`hosts`), the HTML catalog (`render.catalog`: assets, server pages, what changed, lists),
+the ARD catalogs (`render.ard`), then the state document, which the publisher seals with
+the manifest's digest. Same snapshot, same entries, same bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mirror.governance import FORMATS as GOVERNANCE_FORMATS
 from mirror.hosts import JSON, Profile
 from mirror.models import DatedChange, Row, Snapshot
 from mirror.plan import Cache, Entry, Kind, digest
-from mirror.render import api, ard, catalog, governance
+from mirror.render import api, ard, cards, catalog, governance
 from mirror.render.api import ApiProducer, Skipped
 from mirror.render.feeds import DeltaSource, FeedProducer
 
@@ -87,7 +88,9 @@ class Site:
         yield from self.profile.closing_entries(ledger)
 
     def _entries(self) -> Iterator[Entry]:
-        self._api = ApiProducer(self.profile, folding=self.folding)  # counts and pointers afresh each pass
+        # counts and pointers afresh each pass; Server Cards beside the documents they derive from
+        self._api = ApiProducer(self.profile, folding=self.folding,
+                                cards=cards.CardMinter(self.profile))
         pages = catalog.CatalogProducer(base_url=self.base_url, index_name=self.profile.index_name,
                                         skip=lambda row: row.key in self._api._skip)
         yield from self._api.documents(self.rows())
@@ -103,7 +106,7 @@ class Site:
         yield pages.feed(itertools.islice(self.changes(), catalog.FEED_ENTRIES), known=known,
                          updated=self.content.finished_at or self.content.started_at)
         yield pages.search_index(self._api.summaries)
-        yield ard.catalog(self._api.summaries, base_url=self.base_url, profile=self.profile)
+        yield from ard.catalog(self._api.summaries, base_url=self.base_url, profile=self.profile)
         yield from self._api.lists(self.rows())
         if self._feeds is not None:
             yield from self._feeds.entries(self.rows())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
@@ -69,13 +69,16 @@ class ServerSummary:
     stdio: bool = False  # has a package (run locally)
     remote: bool = False  # has a remote endpoint
     updated_at: str = ""
+    # the mirror minted a Server Card for this version (render.cards); out of the repr that
+    # digests what a catalog page shows, which it does not change
+    card: bool = field(default=False, repr=False)
 
 
 def _text(value: Any, bound: int) -> str:
     return value[:bound] if isinstance(value, str) else ""
 
 
-def summarize(row: Row, item: Any) -> ServerSummary:
+def summarize(row: Row, item: Any, *, card: bool = False) -> ServerSummary:
     """The summary of a server's shown version from its parsed upstream item (any shape)."""
     server = item.get("server") if isinstance(item, dict) else None
     server = server if isinstance(server, dict) else {}
@@ -88,7 +91,7 @@ def summarize(row: Row, item: Any) -> ServerSummary:
     return ServerSummary(row.name, row.version, row.status, _text(server.get("description"), SUMMARY_CHARS),
                          title=_text(server.get("title"), TITLE_CHARS), package_types=tuple(types),
                          identifiers=identifiers, stdio=bool(packages), remote=bool(remotes),
-                         updated_at=row.updated_at or row.published_at or "")
+                         updated_at=row.updated_at or row.published_at or "", card=card)
 
 
 def served_item(row: Row) -> bytes:
@@ -107,8 +110,10 @@ def _served(doc: bytes) -> bytes:
 
 
 class ApiProducer:
-    def __init__(self, profile: Profile, *, folding: bool = False) -> None:
+    def __init__(self, profile: Profile, *, folding: bool = False,
+                 cards: Callable[[Row], Entry | None] | None = None) -> None:
         self.profile = profile
+        self._cards = cards  # a visible row's Server Card entry, if it gets one (render.cards)
         # on a case-insensitive output, the later of two spellings that fold together is skipped
         self._folding = paths.CaseFolding() if folding else None
         self.counts = Counts()
@@ -152,7 +157,8 @@ class ApiProducer:
     # -- pass 1 -------------------------------------------------------------------
 
     def documents(self, rows: Iterable[Row]) -> Iterator[Entry]:
-        """Every version's document (and its include-deleted view where the host routes it)."""
+        """Every version's document (and its include-deleted view where the host routes it),
+        and the Server Card of each visible one that gets a card."""
         profile, index = self.profile, self.profile.index_name
         deleted_views, dedupe = profile.query_routing, not profile.every_deleted_view
         counts = self.counts
@@ -161,6 +167,7 @@ class ApiProducer:
             if not versions:
                 continue
             counts.servers += 1
+            carded: set[str] = set()
             for row in versions:
                 counts.rows += 1
                 counts.statuses[row.status] += 1
@@ -168,6 +175,9 @@ class ApiProducer:
                 visible = is_visible(row)
                 if visible:
                     yield self._doc(paths.view_file(directory, index=index), row)
+                    if self._cards is not None and (card := self._cards(row)) is not None:
+                        carded.add(row.version)
+                        yield card
                 if deleted_views and (not visible or not dedupe):
                     yield self._doc(paths.view_file(directory, deleted=True), row)
             if self._index:
@@ -178,7 +188,8 @@ class ApiProducer:
             with_deleted = latest_row(versions)
             self._latest.append((name, shown, with_deleted))
             if shown is not None:
-                self.summaries.append(summarize(shown, orjson.loads(shown.doc)))
+                self.summaries.append(summarize(shown, orjson.loads(shown.doc),
+                                                card=shown.version in carded))
 
     # -- pass 2 -------------------------------------------------------------------
 

@@ -369,9 +369,14 @@ function resolvePath(path, query) {
 }
 
 function contentType(rel) {
-  // hosts.content_type: every file under the API prefix is JSON, its problems problem+json
+  // hosts.content_type: every file under the API prefix is JSON, its problems problem+json,
+  // and Server Cards are their own type
   if (rel.indexOf(CONFIG.problemDir + "/") === 0) { return CONFIG.problemType; }
   if (rel.indexOf(CONFIG.api + "/") === 0) { return CONFIG.jsonType; }
+  var card = "/" + CONFIG.cardFile;
+  if (rel.indexOf(CONFIG.cardsDir + "/") === 0 && rel.slice(-card.length) === card) {
+    return CONFIG.cardType;
+  }
   var dot = rel.lastIndexOf(".");
   return (dot > rel.lastIndexOf("/") && CONFIG.types[rel.slice(dot)]) || "application/octet-stream";
 }
