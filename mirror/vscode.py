@@ -27,6 +27,8 @@ from typing import Any
 COMMANDS = {"npm": "npx", "pypi": "uvx", "oci": "docker", "nuget": "dnx"}
 REMOTE = "remote"  # RegistryType.REMOTE: the package type that asks for remotes[0]
 COPILOT_MCP = "https://api.githubcopilot.com/mcp"  # VS Code drops its Authorization headers
+MAX_VALUE_CHARS = 256 * 1024  # what `{var}` replacement may make of one value (the doc bound)
+MAX_SCAN_CHARS = 16 * 1024 * 1024  # what the replacements of one value may scan
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _DASHES = re.compile(r"^--?")
 
@@ -114,7 +116,7 @@ def package_configuration(package: Any, source: str = "") -> Installation:
     if not isinstance(package, Mapping):
         raise NotInstallable("malformed: not an object")
     kind = package.get("registryType")
-    if kind not in COMMANDS:
+    if not isinstance(kind, str) or kind not in COMMANDS:
         raise NotInstallable(f"registryType {kind!r}: VS Code's conversion writes no runnable"
                              " command")
     ident, version, base = (_optional(package, key)
@@ -209,8 +211,14 @@ def _input(ident: str, spec: Mapping, *, choices: bool, password: bool | None = 
 
 def _replace(text: str, variables: list[dict[str, Any]]) -> str:
     """`text.replace("{id}", "${input:id}")` per variable: the first occurrence only, and
-    the replacement read as JavaScript reads one (`$$`, `$&`, `` $` ``, `$'`)."""
+    the replacement read as JavaScript reads one (`$$`, `$&`, `` $` ``, `$'`). Bounded: a
+    server.json whose ids repeat `` $` `` or `$'` can double the text at each variable, and
+    thousands of variables on one long value are that many scans of it."""
+    scanned = 0
     for variable in variables:
+        scanned += len(text)
+        if scanned > MAX_SCAN_CHARS:
+            raise NotInstallable("too many variables on too long a value to convert")
         pattern, replacement = "{" + variable["id"] + "}", "${input:" + variable["id"] + "}"
         at = text.find(pattern)
         if at < 0:
@@ -222,6 +230,8 @@ def _replace(text: str, variables: list[dict[str, Any]]) -> str:
             special = {"$$": "$", "$&": pattern, "$`": before, "$'": after}.get(pair)
             parts.append(replacement[n] if special is None else special)
             n += 1 if special is None else 2
+        if len(before) + len(after) + sum(map(len, parts)) > MAX_VALUE_CHARS:
+            raise NotInstallable(f"a value grows past {MAX_VALUE_CHARS} characters")
         text = before + "".join(parts) + after
     return text
 

@@ -5,14 +5,19 @@ every server and package, and hand-made ones (tests/vscode_cases.py)."""
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_allowlist import SAMPLE, alone
 from vscode_cases import CASES, MODULES, kinds, node, ours, runnable, vscode_answer
 
 from mirror import vscode
+from mirror.render import catalog
 from mirror.vscode import Installation, NotInstallable
 
 SERVERS = [entry["server"] for entry in SAMPLE]
@@ -25,11 +30,63 @@ def hand_made(case: str) -> dict[str, Any]:
 PICKS = {"packages": [{"registryType": "pypi", "identifier": "a"},
                       {"registryType": "npm", "identifier": "b"},
                       {"registryType": "npm", "identifier": "c"}]}
+def _random_shape(rng: random.Random) -> dict[str, Any]:
+    """A server.json made of the fields VS Code reads, with values of every JSON type."""
+    def value(depth: int = 0) -> Any:
+        pick = rng.randrange(12 if depth < 2 else 8)
+        return ([None, True, False, 0, 1, "", "x", rng.choice(WORDS)][pick] if pick < 8 else
+                [value(depth + 1) for _ in range(rng.randrange(3))] if pick < 10 else
+                {rng.choice(WORDS): value(depth + 1) for _ in range(rng.randrange(3))})
+
+    def field(good: Any) -> Any:
+        return good if rng.random() < 0.8 else value()
+
+    def variables() -> dict:
+        return {rng.choice(["v", "w", "0", "$&", "__proto__"]): field({k: field(v) for k, v in rng.sample(
+            [("description", "d"), ("default", "x"), ("choices", ["a"]), ("isSecret", True)], 2)})
+                for _ in range(rng.randrange(3))}
+
+    def argument() -> Any:
+        keys = rng.sample(["type", "name", "value", "valueHint", "description", "default",
+                           "variables", "isSecret", "choices"], rng.randrange(1, 6))
+        good = {"type": rng.choice(["named", "positional"]), "name": rng.choice(["--a", "-b", "c"]),
+                "value": rng.choice(["1", "{v}", "{v}{w}{v}", "", "$'{0}"]), "valueHint": "hint",
+                "description": rng.choice(["", "d"]), "default": rng.choice([None, "d"]),
+                "variables": variables(), "isSecret": True, "choices": ["a", "b"]}
+        return field({key: field(good[key]) for key in keys})
+
+    def package() -> Any:
+        keys = rng.sample(["registryType", "identifier", "version", "registryBaseUrl",
+                           "runtimeArguments", "packageArguments", "environmentVariables"],
+                          rng.randrange(2, 8))
+        good = {"registryType": rng.choice(["npm", "pypi", "oci", "nuget", "mcpb"]),
+                "identifier": "srv", "version": "1", "registryBaseUrl": "https://r.example",
+                "runtimeArguments": [argument() for _ in range(rng.randrange(3))],
+                "packageArguments": [argument() for _ in range(rng.randrange(3))],
+                "environmentVariables": [argument() for _ in range(rng.randrange(3))]}
+        return field({key: field(good[key]) for key in keys})
+
+    def remote() -> Any:
+        return field({"type": "sse", "url": field(rng.choice(["https://a.example/mcp", COPILOT])),
+                      "headers": field([argument() for _ in range(rng.randrange(3))])})
+
+    shape: dict[str, Any] = {}
+    if rng.random() < 0.8:
+        shape["packages"] = field([package() for _ in range(rng.randrange(3))])
+    if rng.random() < 0.5:
+        shape["remotes"] = field([remote() for _ in range(rng.randrange(3))])
+    return shape
+
+
+WORDS = ["npm", "oci", "remote", "named", "positional", "{v}", "v", "$&", "__proto__", "0", "name"]
+COPILOT = "https://api.githubcopilot.com/mcp/"
+RANDOM = [_random_shape(random.Random(seed)) for seed in range(600)]
 REQUESTS = [
     *({"server": s, "type": kind} for s in SERVERS for kind in kinds(s)),
     *(alone(s, package) for s in SERVERS for package in s.get("packages") or []),
     *({"server": hand_made(case), "type": kind} for case in CASES for kind in kinds(hand_made(case))),
     *({"server": PICKS, "type": kind} for kind in ("npm", "pypi", "remote", "oci")),
+    *({"server": s, "type": kind} for s in RANDOM for kind in kinds(s)),
 ]
 
 
@@ -62,6 +119,8 @@ def compare(convert: Callable[[], Installation], answer: dict) -> str:
         assert isinstance(mine, str), f"VS Code throws ({answer['error']}), we wrote {mine}"
         return "throws"
     if isinstance(mine, str):
+        # what VS Code could run is refused only for a field it would coerce or misread
+        assert not runnable(answer) or mine.startswith("malformed: "), (mine, answer)
         return "refused"
     assert mine == theirs
     assert runnable(answer), f"we wrote an entry VS Code cannot run: {theirs}"
@@ -171,8 +230,80 @@ def test_what_vscode_writes_spelled_out():
     {"packages": [{"registryType": "npm", "identifier": "x",
                    "packageArguments": [{"type": "named", "name": ["--x"]}]}]},
     {"remotes": [{"url": "https://x", "headers": [{"name": "a", "variables": []}]}]},
+    {"packages": [{"registryType": [], "identifier": "x"}]},
+    {"packages": [{"registryType": {"npm": 1}, "identifier": "x"}], "remotes": [None]},
 ])
 def test_malformed_shapes_are_refused_never_raise_anything_else(shape):
     for kind in ("npm", "remote", 5):
         with pytest.raises(NotInstallable):
             vscode.configuration(shape, kind)
+
+
+def test_replacement_that_would_blow_up_is_refused_quickly():
+    """`$'` in an id inserts the rest of the value, once per `$'`: VS Code would build a
+    string of gigabytes; the port refuses, in well under a second."""
+    doubling = "$'" * 30_000
+    value = "{" + doubling + "}" + "x" * 100_000
+    grows = {"packages": [{"registryType": "npm", "identifier": "x", "packageArguments": [
+        {"type": "positional", "value": value, "variables": {doubling: {}}}]}]}
+    many = {"packages": [{"registryType": "npm", "identifier": "x", "packageArguments": [
+        {"type": "positional", "value": "y" * 120_000,
+         "variables": {f"v{n}": {} for n in range(12_000)}}]}]}
+    for server in (grows, many):
+        started = time.perf_counter()
+        with pytest.raises(NotInstallable):
+            vscode.configuration(server, "npm")
+        assert time.perf_counter() - started < 1
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False)
+                    | st.sampled_from(["", "npm", "oci", "nuget", "pypi", "remote", "named",
+                                       "positional", "--x", "{v}", "v", "$&", "__proto__", "0"]),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["v", "0", "__proto__", "x"]), inner, max_size=3),
+                    max_leaves=8)
+FIELD = st.sampled_from(["type", "name", "value", "valueHint", "description", "default",
+                         "choices", "isSecret", "variables"])
+ARGUMENT = st.dictionaries(FIELD, JSON, max_size=5) | JSON
+PACKAGE = st.fixed_dictionaries({}, optional={
+    "registryType": st.sampled_from(["npm", "pypi", "oci", "nuget", "mcpb"]) | JSON,
+    "identifier": st.just("srv") | JSON, "version": st.just("1") | JSON,
+    "registryBaseUrl": st.just("https://r.example") | JSON,
+    "runtimeArguments": st.lists(ARGUMENT, max_size=3) | JSON,
+    "packageArguments": st.lists(ARGUMENT, max_size=3) | JSON,
+    "environmentVariables": st.lists(ARGUMENT, max_size=3) | JSON}) | JSON
+REMOTE_SHAPE = st.fixed_dictionaries({}, optional={
+    "type": JSON, "url": st.just("https://api.githubcopilot.com/mcp") | JSON,
+    "headers": st.lists(ARGUMENT, max_size=3) | JSON}) | JSON
+SERVER = st.fixed_dictionaries({}, optional={"packages": st.lists(PACKAGE, max_size=3) | JSON,
+                                             "remotes": st.lists(REMOTE_SHAPE, max_size=2) | JSON})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SERVER, st.sampled_from(["npm", "pypi", "oci", "nuget", "remote", "mcpb"]))
+def test_any_shape_converts_or_is_refused_and_the_catalog_never_fails(server, kind):
+    try:
+        found = vscode.configuration(server, kind)
+    except NotInstallable:
+        pass
+    else:
+        json.dumps({"config": found.config, "inputs": found.inputs})  # plain JSON
+        assert found.config["type"] in ("stdio", "http")
+    entry = catalog.vscode_entry("a/b", server)
+    for package in server.get("packages") if isinstance(server.get("packages"), list) else []:
+        catalog.launch(package)
+    if entry is not None:
+        assert entry.mcp_json is None or json.loads(entry.mcp_json)["servers"]["a/b"] == json.loads(
+            json.dumps(entry.installation.config))
+
+
+def test_random_shapes_convert_as_vscode_does_or_are_refused(answers):
+    """600 seeded server.jsons with every JSON type in every field VS Code reads: where VS
+    Code throws we refuse, where we write an entry it is VS Code's, and what we refuse VS
+    Code writes only by coercing (or runs nothing)."""
+    outcomes = []
+    for server in RANDOM:
+        for kind in kinds(server):
+            answer = answers[key({"server": server, "type": kind})]
+            outcomes.append(compare(lambda s=server, k=kind: vscode.configuration(s, k), answer))
+    assert min(outcomes.count(o) for o in ("exact", "throws", "refused")) >= 50, outcomes

@@ -162,8 +162,9 @@ def vscode_answer(answer: dict) -> dict | None:
 def runnable(answer: dict) -> bool:
     """Whether VS Code wrote an entry that runs: a remote, or one of the four commands."""
     config = answer.get("config") or {}
+    command = config.get("command")
     return "error" not in answer and (config.get("type") == "http"
-                                      or config.get("command") in RUNNABLE)
+                                      or isinstance(command, str) and command in RUNNABLE)
 
 
 def ours(installation: vscode.Installation) -> dict:
