@@ -38,7 +38,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.mark.parametrize("package, command", [
-    ({"registryType": "npm", "identifier": "@scope/pkg", "version": "1.2.3"}, "npx @scope/pkg@1.2.3"),
+    ({"registryType": "npm", "identifier": "@scope/pkg", "version": "1.2.3"},
+     "npx @scope/pkg@1.2.3"),
     ({"registryType": "pypi", "identifier": "mcp-thing", "version": "0.4"}, "uvx mcp-thing@0.4"),
     ({"registryType": "oci", "identifier": "ghcr.io/o/img", "version": "2.0"}, "docker run -i --rm ghcr.io/o/img:2.0"),
     ({"registryType": "oci", "identifier": "docker.io/o/img:7", "version": "2.0"},
@@ -79,27 +80,31 @@ def _link_payload(link: str) -> dict:
 
 
 def test_the_snippet_and_the_link_carry_vscodes_entry_under_the_registry_name():
-    server = {"name": "io.github.a/b", "remotes": [{"type": "sse", "url": "https://mcp.example.com/100%",
-                                                    "headers": [{"name": "Authorization", "isSecret": True,
-                                                                 "description": "token"}]}]}
+    header = {"name": "Authorization", "isSecret": True, "description": "token"}
+    server = {"name": "io.github.a/b", "remotes": [
+        {"type": "sse", "url": "https://mcp.example.com/100%", "headers": [header]}]}
     entry = catalog.vscode_entry("io.github.a/b", server)
     config = {"type": "http", "url": "https://mcp.example.com/100%",
               "headers": {"Authorization": "${input:Authorization}"}}
-    inputs = [{"id": "Authorization", "type": "promptString", "description": "token", "password": True}]
-    assert (entry.package_type, entry.installation.config, entry.installation.inputs) == ("remote", config, inputs)
+    inputs = [{"id": "Authorization", "type": "promptString", "description": "token",
+               "password": True}]
+    assert entry.package_type == "remote"
+    assert (entry.installation.config, entry.installation.inputs) == (config, inputs)
     assert orjson.loads(entry.mcp_json) == {"servers": {"io.github.a/b": config}, "inputs": inputs}
-    assert "%25" not in entry.install and "%5Cu0025" in entry.install  # no % survives to the handler's 2nd decode
+    # no % is left for the handler's second decode
+    assert "%25" not in entry.install and "%5Cu0025" in entry.install
     assert _link_payload(entry.install) == {"name": "io.github.a/b", **config, "inputs": inputs}
 
 
 def test_the_entry_is_for_packages0_else_the_first_type_vscode_can_run():
     npm = {"registryType": "npm", "identifier": "n"}
     remote = {"type": "streamable-http", "url": "https://r.example/mcp"}
-    for server, kind in (({"packages": [{"registryType": "pypi", "identifier": "p"}, npm], "remotes": [remote]},
-                          "pypi"),
-                         ({"packages": [{"registryType": "mcpb", "identifier": "https://x/a.mcpb"}, npm]}, "npm"),
-                         ({"packages": [{"registryType": "cargo", "identifier": "c"}], "remotes": [remote]},
-                          "remote"),
+    pypi = {"registryType": "pypi", "identifier": "p"}
+    mcpb = {"registryType": "mcpb", "identifier": "https://x/a.mcpb"}
+    cargo = {"registryType": "cargo", "identifier": "c"}
+    for server, kind in (({"packages": [pypi, npm], "remotes": [remote]}, "pypi"),
+                         ({"packages": [mcpb, npm]}, "npm"),
+                         ({"packages": [cargo], "remotes": [remote]}, "remote"),
                          ({"packages": [], "remotes": [remote]}, "remote")):
         assert catalog.vscode_entry("a/b", server).package_type == kind, server
     for nothing in ({}, {"packages": [{"registryType": "mcpb", "identifier": "https://x/a.mcpb"}]},
@@ -116,7 +121,7 @@ def test_entries_too_big_to_show_whole_are_left_out():
     assert len(entry.mcp_json) <= catalog.MCP_JSON_CHARS
     huge = catalog.vscode_entry("a/b", {"packages": [{"registryType": "npm", "identifier": "x",
                                                        "packageArguments": arguments * 3}]})
-    assert (huge.mcp_json, huge.install) == (None, None)  # never cut: VS Code's entry whole or nothing
+    assert (huge.mcp_json, huge.install) == (None, None)  # VS Code's entry whole or not at all
 
 
 # -- rendered pages against VS Code's own code ---------------------------------------------
@@ -160,7 +165,8 @@ def pages() -> Pages:
     html = {name: plan[f"{paths.catalog_server_dir(name)}/index.html"].decode() for name in servers}
     requests = [{"server": s, "type": kind} for s in servers.values() for kind in kinds(s)]
     requests += [alone(s, p) for s in servers.values() for p in s.get("packages") or []]
-    requests += [{"link": unescape(link)} for page in html.values() for link in INSTALL.findall(page)]
+    requests += [{"link": unescape(link)}
+                 for page in html.values() for link in INSTALL.findall(page)]
     unique = list({_key(r): r for r in requests}.values())
     helper = node()
     try:
@@ -199,7 +205,8 @@ def test_a_server_page_shows_what_vscode_writes(pages, name):
         return
     theirs = vscode_answer(answers[entry.package_type])
     assert theirs is not None and runnable(answers[entry.package_type])
-    assert all(not runnable(answers[k]) for k in kinds(server)[:kinds(server).index(entry.package_type)])
+    earlier = kinds(server)[:kinds(server).index(entry.package_type)]
+    assert not any(runnable(answers[k]) for k in earlier)
     inputs = {"inputs": theirs["inputs"]} if theirs["inputs"] else {}
     assert orjson.loads(unescape(snippets[0])) == {"servers": {name: theirs["config"]}, **inputs}
     assert len(links) == 1

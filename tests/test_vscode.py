@@ -42,8 +42,9 @@ def _random_shape(rng: random.Random) -> dict[str, Any]:
         return good if rng.random() < 0.8 else value()
 
     def variables() -> dict:
-        return {rng.choice(["v", "w", "0", "$&", "__proto__"]): field({k: field(v) for k, v in rng.sample(
-            [("description", "d"), ("default", "x"), ("choices", ["a"]), ("isSecret", True)], 2)})
+        specs = [("description", "d"), ("default", "x"), ("choices", ["a"]), ("isSecret", True)]
+        return {rng.choice(["v", "w", "0", "$&", "__proto__"]):
+                field({k: field(v) for k, v in rng.sample(specs, 2)})
                 for _ in range(rng.randrange(3))}
 
     def argument() -> Any:
@@ -84,7 +85,8 @@ RANDOM = [_random_shape(random.Random(seed)) for seed in range(600)]
 REQUESTS = [
     *({"server": s, "type": kind} for s in SERVERS for kind in kinds(s)),
     *(alone(s, package) for s in SERVERS for package in s.get("packages") or []),
-    *({"server": hand_made(case), "type": kind} for case in CASES for kind in kinds(hand_made(case))),
+    *({"server": hand_made(case), "type": kind}
+      for case in CASES for kind in kinds(hand_made(case))),
     *({"server": PICKS, "type": kind} for kind in ("npm", "pypi", "remote", "oci")),
     *({"server": s, "type": kind} for s in RANDOM for kind in kinds(s)),
 ]
@@ -260,7 +262,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats(a
                     | st.sampled_from(["", "npm", "oci", "nuget", "pypi", "remote", "named",
                                        "positional", "--x", "{v}", "v", "$&", "__proto__", "0"]),
                     lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.sampled_from(["v", "0", "__proto__", "x"]), inner, max_size=3),
+                    | st.dictionaries(st.sampled_from(["v", "0", "__proto__", "x"]), inner,
+                                      max_size=3),
                     max_leaves=8)
 FIELD = st.sampled_from(["type", "name", "value", "valueHint", "description", "default",
                          "choices", "isSecret", "variables"])

@@ -115,8 +115,8 @@ CASES: dict[str, tuple[dict[str, Any], str, str | None]] = {
     "percent-signs": ({"remotes": [{
         "type": "streamable-http", "url": "https://x.example.com/a%2Fb?q=100%",
         "headers": [{"name": "X-P", "value": "%41%zz%"}]}]}, "exact", "remote"),
-    "unicode": ({"packages": [npm("sérvé", packageArguments=[positional("a\nb\u2028\U0001f600")])]},
-                "exact", "npm"),
+    "unicode": ({"packages": [npm("sérvé", packageArguments=[
+        positional("a\nb\u2028\U0001f600")])]}, "exact", "npm"),
     "mcpb-then-npm": ({"packages": [MCPB, npm()]}, "refused", "npm"),
     "mcpb-then-remote": ({"packages": [MCPB], "remotes": [REMOTE]}, "refused", "remote"),
     "nothing": ({}, "throws", None),

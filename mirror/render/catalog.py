@@ -145,10 +145,10 @@ def vscode_entry(name: str, server: Any) -> VSCodeEntry | None:
     if not isinstance(server, dict):
         return None
     packages = server.get("packages") if isinstance(server.get("packages"), list) else []
-    kinds = [vscode.gallery_package_type(server), *(
-        kind for p in packages if isinstance(p, dict) and isinstance(kind := p.get("registryType"), str)
-        and kind in vscode.COMMANDS
-    ), vscode.REMOTE]  # a type with no command never runs: at most six conversions
+    runs = [p.get("registryType") for p in packages if isinstance(p, dict)]
+    runs = [kind for kind in runs if isinstance(kind, str) and kind in vscode.COMMANDS]
+    # a type with no command never runs: at most six conversions
+    kinds = [vscode.gallery_package_type(server), *runs, vscode.REMOTE]
     for kind in dict.fromkeys(k for k in kinds if isinstance(k, str)):
         try:
             installation = vscode.configuration(server, kind)
