@@ -9,8 +9,8 @@ would admit servers the policy never saw, and a missing one only blocks this one
   `new URL`; the pattern itself is never normalised by VS Code), which also satisfies
   Copilot's and Claude Code's canonicalisation of both sides. Characters that URL parsers
   encode differently are refused rather than guessed.
-- Commands are VS Code's `getMcpServerConfigurationFromManifest` (1.128.1), ported rule for
-  rule; shapes VS Code would throw on or silently drop make the package malformed.
+- Commands are VS Code's `getMcpServerConfigurationFromManifest` (1.128.1), as mirror/vscode.py
+  ports it; shapes VS Code would throw on or silently drop make the package malformed.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from typing import Any, Literal
 import idna
 import orjson
 
+from mirror import vscode
+from mirror.vscode import COMMANDS  # noqa: F401  (the registry types with a command)
+
 ALLOWED_STATUSES = ("active", "deprecated")
 MAX_URL_CHARS = 2048  # bounds every entry, and the pairwise overlap check below
 MAX_COMMAND_CHARS = 8192
-COMMANDS = {"npm": "npx", "pypi": "uvx", "oci": "docker", "nuget": "dnx"}
 _VAR = re.compile(r"\{[A-Za-z0-9_.-]+\}")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _LABEL = re.compile(r"[a-z0-9_*-]+")
@@ -37,7 +39,6 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _SHELL_VAR = re.compile(r"\$(?:\{|[A-Za-z_])")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _UNSTABLE = set("^`|[]{}")  # parsers and spec versions encode these differently
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _DOTS = {".": 1, "%2e": 1, "..": 2, ".%2e": 2, "%2e.": 2, "%2e%2e": 2}  # WHATWG dot segments
@@ -199,111 +200,31 @@ def _encodable(text: str) -> bool:
     return not _SURROGATE.search(text)  # what orjson cannot write, nor UTF-8 encode
 
 
-# -- packages: VS Code's getMcpServerConfigurationFromManifest -------------------------
+# -- packages: VS Code's own command (mirror/vscode.py) ----------------------------------
 
 
 def _server_command(package: Any) -> tuple[str, ...]:
-    """The argv VS Code writes when it installs this package (runtimeHint ignored)."""
-    if not isinstance(package, Mapping):
-        raise _NoEntry("malformed: not an object")
-    kind = package.get("registryType")
-    if kind not in COMMANDS:
-        raise _NoEntry(f"registryType {kind!r}: VS Code's conversion writes no runnable command")
-    ident, version, base = (_optional(package, key)
-                            for key in ("identifier", "version", "registryBaseUrl"))
-    if not ident:
-        raise _NoEntry("malformed: no identifier")
-    args = ["run", "-i", "--rm"] if kind == "oci" else []
-    args += _arguments(package.get("runtimeArguments"), "runtimeArguments")
-    names = _environment(package.get("environmentVariables"))
-    if kind == "oci":
-        args += [part for name in names for part in ("-e", name)]
-    pinned = f"{ident}@{version}" if version else ident
-    if kind in ("npm", "pypi"):
-        args += [("--registry" if kind == "npm" else "--index-url"), base] if base else []
-        args.append(pinned)
-    elif kind == "oci":
-        image = f"{base}/{ident}" if base else ident
-        args.append(f"{image}:{version}" if version else image)
-    else:
-        args += [pinned, "--yes", *(["--source", base] if base else []),
-                 *(["--"] if package.get("packageArguments") else [])]  # a list, or refused below
-    args += _arguments(package.get("packageArguments"), "packageArguments")
-    argv = (COMMANDS[kind], *args)
+    """The argv VS Code writes when it installs this package (runtimeHint ignored), when it
+    is exact: no argument VS Code drops, no `${input:…}` resolved at launch, nothing a client
+    expands."""
+    try:
+        installed = vscode.package_configuration(package)
+    except vscode.NotInstallable as why:
+        raise _NoEntry(str(why)) from None
+    if installed.dropped:
+        raise _NoEntry(f"malformed: {installed.dropped[0]}")
+    argv = installed.argv or ()  # a package's entry always has a command
     for part in argv:
         if not _encodable(part):
             raise _NoEntry("the command is not valid Unicode")
+        if "${input:" in part:
+            raise _NoEntry(f"the command takes user input at launch: {part!r}")
         if _SHELL_VAR.search(part):
             raise _NoEntry(f"the command holds {part!r}: Copilot blocks unresolved ${{VAR}}/$VAR,"
                            " Claude Code and VS Code expand them")
     if sum(map(len, argv)) > MAX_COMMAND_CHARS:
         raise _NoEntry(f"the command is longer than {MAX_COMMAND_CHARS} characters")
     return argv
-
-
-def _optional(item: Mapping, key: str, where: str = "") -> str | None:
-    """A field that must be a string when present: VS Code throws or coerces otherwise."""
-    value = item.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _NoEntry(f"malformed: {where}{key} is not a string")
-    return value
-
-
-def _variables(item: Mapping, where: str) -> list[str]:
-    value = item.get("variables")
-    if value is None:
-        return []
-    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
-        raise _NoEntry(f"malformed: {where}.variables is not an object of objects")
-    return list(value)
-
-
-def _arguments(items: Any, label: str) -> list[str]:
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise _NoEntry(f"malformed: {label} is not a list")
-    out: list[str] = []
-    for n, arg in enumerate(items):
-        where = f"{label}[{n}]"
-        if not isinstance(arg, Mapping):
-            raise _NoEntry(f"malformed: {where} is not an object")
-        value, hint, described, name = (_optional(arg, k, f"{where}.") for k in
-                                         ("value", "valueHint", "description", "name"))
-        asks = bool(described) or "default" in arg  # JS: description || default !== undefined
-        kind, needs_input = arg.get("type"), f"{where} takes user input at launch (${{input:…}})"
-        if value and any(f"{{{v}}}" in value for v in _variables(arg, where)):
-            raise _NoEntry(needs_input)  # VS Code puts ${input:v} in place of {v}
-        if kind not in ("positional", "named") or (kind == "named" and not name):
-            raise _NoEntry(f"malformed: {where} is neither positional nor named with a name"
-                           " (VS Code drops it)")
-        if not value and asks and (kind == "named" or hint):
-            raise _NoEntry(needs_input)  # VS Code writes ${input:valueHint} or ${input:name}
-        if kind == "positional":
-            out.append(value or hint or "")
-        else:
-            out += [name, value] if value else [name]
-    return out
-
-
-def _environment(items: Any) -> list[str]:
-    """Variable names in the order JavaScript lists an object's keys (array indices first);
-    VS Code collects them into an object, so `__proto__` never becomes a key."""
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise _NoEntry("malformed: environmentVariables is not a list")
-    names: dict[str, None] = {}
-    for n, var in enumerate(items):
-        where = f"environmentVariables[{n}]"
-        if not isinstance(var, Mapping) or not isinstance(var.get("name"), str):
-            raise _NoEntry(f"malformed: {where} has no name")
-        _optional(var, "value", f"{where}.")
-        _variables(var, where)
-        names.setdefault(var["name"], None)
-    names.pop("__proto__", None)
-    index = sorted((k for k in names if _ARRAY_INDEX.fullmatch(k) and int(k) < 2**32 - 1), key=int)
-    return index + [k for k in names if k not in set(index)]
 
 
 def server_matchers(name: str, version: str, server: Mapping[str, Any]) -> ServerMatchers:

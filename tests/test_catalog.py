@@ -1,12 +1,18 @@
-"""The catalog's pure parts: run snippets by registry type, the URL schemes a page may link,
-what untrusted text becomes, the Atom feed and the search index, and where pages go."""
+"""The catalog's pure parts: what VS Code writes for a server (its run line, mcp.json snippet and
+install link, checked against VS Code's own code in node on rendered pages), the URL schemes a
+page may link, what untrusted text becomes, the Atom feed and the search index, and where pages
+go."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
 from urllib.parse import unquote
 
 import feedparser
@@ -14,43 +20,41 @@ import orjson
 import pytest
 from factories import item, row
 from hostile import BIDI, BROWSER_URLS, SCRIPT
+from test_allowlist import SAMPLE, alone
 from test_render import SNAPSHOT, golden_rows
 from trees import plan_site, site
+from vscode_cases import CASES, MODULES, kinds, node, runnable, vscode_answer
 
-from mirror import hosts, paths
+from mirror import hosts, paths, vscode
 from mirror.models import Change, DatedChange, row_from_item
 from mirror.render import catalog
-from mirror.render.catalog import install_link, launch, mcp_json, remote_config, safe_url
+from mirror.render.catalog import launch, safe_url
+from mirror.templating import clip
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
+# -- what VS Code writes: the run line, the mcp.json snippet and the install link ----------
+
+
 @pytest.mark.parametrize("package, command", [
-    ({"registryType": "npm", "identifier": "@scope/pkg", "version": "1.2.3"}, "npx -y @scope/pkg@1.2.3"),
-    ({"registryType": "pypi", "identifier": "mcp-thing", "version": "0.4"}, "uvx mcp-thing==0.4"),
+    ({"registryType": "npm", "identifier": "@scope/pkg", "version": "1.2.3"},
+     "npx @scope/pkg@1.2.3"),
+    ({"registryType": "pypi", "identifier": "mcp-thing", "version": "0.4"}, "uvx mcp-thing@0.4"),
     ({"registryType": "oci", "identifier": "ghcr.io/o/img", "version": "2.0"}, "docker run -i --rm ghcr.io/o/img:2.0"),
     ({"registryType": "oci", "identifier": "docker.io/o/img:7", "version": "2.0"},
-     "docker run -i --rm docker.io/o/img:7"),
+     "docker run -i --rm docker.io/o/img:7:2.0"),  # as VS Code writes it
     ({"registryType": "nuget", "identifier": "Some.Tool", "version": "1.0.0"}, "dnx Some.Tool@1.0.0 --yes"),
-    ({"registryType": "npm", "identifier": "x; rm -rf ~", "version": "1"}, "npx -y 'x; rm -rf ~@1'"),
+    ({"registryType": "npm", "identifier": "x; rm -rf ~", "version": "1"}, "npx 'x; rm -rf ~@1'"),
+    ({"registryType": "npm", "identifier": "x", "registryBaseUrl": "https://r.example",
+      "packageArguments": [{"type": "positional", "valueHint": "dir", "description": "where"}]},
+     "npx --registry https://r.example x '${input:dir}'"),
 ])
-def test_run_snippets_by_registry_type(package, command):
+def test_run_lines_are_vscodes_command(package, command):
     run = launch(package)
     assert run is not None and run.command == command
-    assert run.config["type"] == "stdio" and [run.config["command"], *run.config["args"]] == command.split(" ")[:1] + (
-        run.config["args"])
-
-
-def test_environment_variables_become_inputs_and_docker_flags():
-    package = {"registryType": "oci", "identifier": "img", "version": "1",
-               "environmentVariables": [{"name": "API_KEY", "isSecret": True, "description": "the key"},
-                                        {"name": "MODE", "value": "fast"}],
-               "packageArguments": [{"type": "named", "name": "--port", "value": "8080"},
-                                    {"type": "positional", "valueHint": "path"}]}
-    run = launch(package)
-    assert run.command == "docker run -i --rm -e API_KEY -e MODE img:1 --port 8080"
-    assert run.config["env"] == {"API_KEY": "${input:API_KEY}", "MODE": "fast"}
-    assert run.inputs == [{"type": "promptString", "id": "API_KEY", "description": "the key", "password": True}]
+    assert run.prompts == ("${input:" in command)
+    assert shlex.split(run.command) == list(vscode.package_configuration(package).argv)
 
 
 def test_mcpb_is_a_download_with_its_digest_https_only():
@@ -61,24 +65,172 @@ def test_mcpb_is_a_download_with_its_digest_https_only():
     assert (bad.download, bad.sha256) == (None, None)
 
 
-def test_unknown_registry_types_and_missing_identifiers_have_no_snippet():
+def test_unknown_registry_types_and_missing_identifiers_have_no_run_line():
     assert launch({"registryType": "cargo", "identifier": "x"}) is None
     assert launch({"registryType": "npm"}) is None
+    assert launch({"registryType": "npm", "identifier": "x", "runtimeArguments": "-y"}) is None
+    assert launch("npm:x") is None
 
 
-def test_remotes_and_the_vscode_install_link():
-    config, inputs = remote_config({"type": "streamable-http", "url": "https://mcp.example.com/mcp",
-                                    "headers": [{"name": "Authorization", "isSecret": True}]})
-    assert config == {"type": "http", "url": "https://mcp.example.com/mcp",
-                      "headers": {"Authorization": "${input:Authorization}"}}
-    link = install_link("io.github.a/b", config, inputs)
+def _link_payload(link: str) -> dict:
+    """The install link's JSON, read as VS Code's handler reads it: URI.parse decodes the
+    query once, then the handler decodes it again."""
     assert link.startswith("vscode:mcp/install?")
-    payload = orjson.loads(unquote(link.removeprefix("vscode:mcp/install?")))
-    assert payload["name"] == "io.github.a/b" and payload["url"] == config["url"] and payload["inputs"] == inputs
-    assert orjson.loads(mcp_json("io.github.a/b", config, inputs)) == {"servers": {"io.github.a/b": config},
-                                                                        "inputs": inputs}
-    assert remote_config({"type": "sse", "url": "javascript:alert(1)"}) is None
-    assert install_link("a/b", {"type": "stdio", "command": "x", "args": ["y" * 9000]}, []) is None  # bounded
+    return orjson.loads(unquote(unquote(link.removeprefix("vscode:mcp/install?"))))
+
+
+def test_the_snippet_and_the_link_carry_vscodes_entry_under_the_registry_name():
+    header = {"name": "Authorization", "isSecret": True, "description": "token"}
+    server = {"name": "io.github.a/b", "remotes": [
+        {"type": "sse", "url": "https://mcp.example.com/100%", "headers": [header]}]}
+    entry = catalog.vscode_entry("io.github.a/b", server)
+    config = {"type": "http", "url": "https://mcp.example.com/100%",
+              "headers": {"Authorization": "${input:Authorization}"}}
+    inputs = [{"id": "Authorization", "type": "promptString", "description": "token",
+               "password": True}]
+    assert entry.package_type == "remote"
+    assert (entry.installation.config, entry.installation.inputs) == (config, inputs)
+    assert orjson.loads(entry.mcp_json) == {"servers": {"io.github.a/b": config}, "inputs": inputs}
+    # no % is left for the handler's second decode
+    assert "%25" not in entry.install and "%5Cu0025" in entry.install
+    assert _link_payload(entry.install) == {"name": "io.github.a/b", **config, "inputs": inputs}
+
+
+def test_the_entry_is_for_packages0_else_the_first_type_vscode_can_run():
+    npm = {"registryType": "npm", "identifier": "n"}
+    remote = {"type": "streamable-http", "url": "https://r.example/mcp"}
+    pypi = {"registryType": "pypi", "identifier": "p"}
+    mcpb = {"registryType": "mcpb", "identifier": "https://x/a.mcpb"}
+    cargo = {"registryType": "cargo", "identifier": "c"}
+    for server, kind in (({"packages": [pypi, npm], "remotes": [remote]}, "pypi"),
+                         ({"packages": [mcpb, npm]}, "npm"),
+                         ({"packages": [cargo], "remotes": [remote]}, "remote"),
+                         ({"packages": [], "remotes": [remote]}, "remote")):
+        assert catalog.vscode_entry("a/b", server).package_type == kind, server
+    for nothing in ({}, {"packages": [{"registryType": "mcpb", "identifier": "https://x/a.mcpb"}]},
+                    {"remotes": [None]}, {"packages": "npm"}, None, [],
+                    {"packages": [{"registryType": [], "identifier": "x"}, {"registryType": {}}]}):
+        assert catalog.vscode_entry("a/b", nothing) is None
+
+
+def test_entries_too_big_to_show_whole_are_left_out():
+    arguments = [{"type": "positional", "value": "y" * 3000}] * 3
+    entry = catalog.vscode_entry("a/b", {"packages": [{"registryType": "npm", "identifier": "x",
+                                                        "packageArguments": arguments}]})
+    assert entry.mcp_json is not None and entry.install is None  # the link is bounded
+    assert len(entry.mcp_json) <= catalog.MCP_JSON_CHARS
+    huge = catalog.vscode_entry("a/b", {"packages": [{"registryType": "npm", "identifier": "x",
+                                                       "packageArguments": arguments * 3}]})
+    assert (huge.mcp_json, huge.install) == (None, None)  # VS Code's entry whole or not at all
+
+
+# -- rendered pages against VS Code's own code ---------------------------------------------
+
+SNIPPET = re.compile(r'<pre class="snippet" id="mcp-json"><code>(.*?)</code></pre>', re.DOTALL)
+INSTALL = re.compile(r'<a class="button" href="([^"]*)" data-install="vscode">')
+RUN = re.compile(r'<pre class="snippet run"><code>(.*?)</code></pre>', re.DOTALL)
+DOWNLOAD = re.compile(r"<p>Download: ")
+
+
+def _servers() -> dict[str, dict]:
+    """Every sample server and every hand-made case, each listed under a name of its own."""
+    servers = {f"io.test.sample/s{n:03d}": entry["server"] for n, entry in enumerate(SAMPLE)}
+    servers |= {f"io.test.case/{case}": fields for case, (fields, _, _) in CASES.items()}
+    return servers
+
+
+@dataclass
+class Pages:
+    servers: dict[str, dict]  # name -> the server.json its page shows
+    html: dict[str, str]  # name -> its page
+    vscode: dict[str, dict]  # key(request) -> node's answer
+
+
+def _key(request: dict) -> str:
+    return json.dumps(request, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def pages() -> Pages:
+    if not (MODULES / "@codingame" / "monaco-vscode-mcp-service-override").is_dir():
+        pytest.skip(f"VS Code's code (@codingame/monaco-vscode-*) is not installed in {MODULES}:"
+                    " run `make install` (it needs npm)")
+    servers, rows = {}, []
+    for name, server in _servers().items():
+        fields = {k: v for k, v in server.items() if k not in ("name", "version", "$schema")}
+        entry = item(name, "1.0.0", latest=True, **fields)
+        servers[name] = entry["server"]
+        rows.append(row_from_item(entry))
+    plan = plan_site(SNAPSHOT, rows, base_url="http://x")
+    html = {name: plan[f"{paths.catalog_server_dir(name)}/index.html"].decode() for name in servers}
+    requests = [{"server": s, "type": kind} for s in servers.values() for kind in kinds(s)]
+    requests += [alone(s, p) for s in servers.values() for p in s.get("packages") or []]
+    requests += [{"link": unescape(link)}
+                 for page in html.values() for link in INSTALL.findall(page)]
+    unique = list({_key(r): r for r in requests}.values())
+    helper = node()
+    try:
+        answers = dict(zip(map(_key, unique), helper.ask_many(unique), strict=True))
+    finally:
+        helper.close()
+    return Pages(servers, html, answers)
+
+
+def _package_blocks(page: str) -> list[str]:
+    if '<h2 id="packages-title">' not in page:
+        return []
+    section = page.split('<h2 id="packages-title">', 1)[1].split("</section>", 1)[0]
+    return section.split('<div class="package">')[1:]
+
+
+@pytest.mark.parametrize("name", sorted(_servers()))
+def test_a_server_page_shows_what_vscode_writes(pages, name):
+    """The snippet and the install link are VS Code's own entry for the package type its
+    gallery install asks for (else the first that VS Code can run), read back from the page
+    (and the link through VS Code's own URL handler); each run line is VS Code's command."""
+    server, page = pages.servers[name], pages.html[name]
+    entry = catalog.vscode_entry(name, server)
+    answers = {kind: pages.vscode[_key({"server": server, "type": kind})] for kind in kinds(server)}
+    case = CASES.get(name.removeprefix("io.test.case/"))
+    gallery = vscode.gallery_package_type(server)
+    if case is not None:
+        assert (entry.package_type if entry else None) == case[2]
+        assert ("error" in answers[gallery]) == (case[1] == "throws")
+    elif runnable(answers[gallery]):
+        assert entry is not None and entry.package_type == gallery  # the sample: VS Code's choice
+    snippets, links = SNIPPET.findall(page), INSTALL.findall(page)
+    if entry is None:
+        assert snippets == [] and links == [] and 'id="vscode-title"' not in page
+        assert not any(runnable(a) for a in answers.values()) or case is not None
+        return
+    theirs = vscode_answer(answers[entry.package_type])
+    assert theirs is not None and runnable(answers[entry.package_type])
+    earlier = kinds(server)[:kinds(server).index(entry.package_type)]
+    assert not any(runnable(answers[k]) for k in earlier)
+    inputs = {"inputs": theirs["inputs"]} if theirs["inputs"] else {}
+    assert orjson.loads(unescape(snippets[0])) == {"servers": {name: theirs["config"]}, **inputs}
+    assert len(links) == 1
+    assert pages.vscode[_key({"link": unescape(links[0])})] == {
+        "handled": True, "opened": {"name": name, "config": theirs["config"], **inputs}}
+
+
+@pytest.mark.parametrize("name", sorted(_servers()))
+def test_each_package_runs_the_command_vscode_writes(pages, name):
+    server, page = pages.servers[name], pages.html[name]
+    packages = [p for p in server.get("packages") or [] if isinstance(p, dict)] if isinstance(
+        server.get("packages"), list) else []
+    blocks = _package_blocks(page)
+    assert len(blocks) == len(packages)
+    for package, block in zip(packages, blocks, strict=True):
+        answer = pages.vscode[_key(alone(server, package))]
+        run = RUN.findall(block)
+        if package.get("registryType") == "mcpb":
+            assert run == [] and DOWNLOAD.search(block)
+        elif run:
+            argv = [answer["config"]["command"], *answer["config"].get("args", [])]
+            assert runnable(answer) and unescape(run[0]) == clip(shlex.join(argv), 4000)
+        else:
+            assert not runnable(answer) or launch(package) is None  # VS Code throws, or refused
 
 
 @pytest.mark.parametrize("url", [*BROWSER_URLS, "vbscript:x", " https://x.example", "https://x.example/\u202e",

@@ -176,7 +176,8 @@ def test_a_search_result_opens_a_server_page_with_its_run_snippet_and_json(brows
     css(browser, "#results li.server a")[0].click()
     wait(browser, lambda d: d.current_url.endswith(f"/{paths.catalog_server_dir(NPM_SERVER)}/"), "the server page")
     snippets = [pre.text for pre in css(browser, "pre.snippet.run")]
-    assert any(text.startswith("npx -y @cloudflare/mcp-server-cloudflare@") for text in snippets), snippets
+    command = "npx --registry https://registry.npmjs.org @cloudflare/mcp-server-cloudflare@"
+    assert any(text.startswith(command) for text in snippets), snippets  # what VS Code writes
     config = orjson.loads(browser.driver.find_element("id", "mcp-json").text)
     assert config["servers"][NPM_SERVER]["command"] == "npx"
     install = browser.driver.find_element("css selector", "a[data-install]").get_attribute("href")

@@ -16,7 +16,7 @@ import shlex
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, partial
 from itertools import groupby
 from typing import Any
@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape as xml_escape
 import orjson
 from markupsafe import Markup
 
-from mirror import paths
+from mirror import paths, vscode
 from mirror.hosts import HTML, PAGE_CSP, content_type
 from mirror.models import OFFICIAL, DatedChange, Row, is_visible, latest_row
 from mirror.plan import Cache, Entry, Kind, digest
@@ -44,6 +44,7 @@ FIELD_CHARS = 500  # any other text on a server page
 URL_CHARS = 2000
 ITEMS_SHOWN = 50  # packages, arguments, variables, remotes, headers: each list cut here
 INSTALL_LINK_BYTES = 8000  # a bigger vscode: link is left out (the mcp.json entry is still shown)
+MCP_JSON_CHARS = 16_000  # a bigger mcp.json entry is left out: VS Code's is never cut
 SEARCH_DESCRIPTION_CHARS = 120
 SEARCH_TITLE_CHARS = 80
 SEARCH_IDENTIFIER_CHARS = 80
@@ -60,7 +61,6 @@ CHANGE_LABELS = {
 }
 _NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_INPUT_ID = re.compile(r"[^A-Za-z0-9_.-]")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
@@ -88,129 +88,104 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value[:ITEMS_SHOWN] if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-# -- how to run a server -----------------------------------------------------------
+# -- how to run a server: what VS Code writes (mirror/vscode.py) ---------------------
 
 
 @dataclass(frozen=True)
 class Launch:
-    """How to run one package: a shell line to copy, and the mcp.json server entry (with the
-    inputs it prompts for), or a download for mcpb bundles."""
+    """How to run one package: the shell line of the command VS Code writes for it (which
+    may hold `${input:…}` it asks for at launch), or a download for mcpb bundles, which VS
+    Code's conversion cannot install."""
 
     registry: str
     command: str | None = None
-    config: dict[str, Any] | None = None
-    inputs: list[dict[str, Any]] = field(default_factory=list)
+    prompts: bool = False  # the command holds `${input:…}`
     download: str | None = None
     sha256: str | None = None
 
 
-def _input_id(name: str) -> str:
-    return _INPUT_ID.sub("_", name)[:64] or "value"
+@dataclass(frozen=True)
+class VSCodeEntry:
+    """What VS Code writes for a server: the package type asked for, the part of the
+    server.json that answered, its mcp.json and its install link (None when too big)."""
+
+    package_type: str
+    installation: vscode.Installation
+    mcp_json: str | None
+    install: str | None
 
 
-def _env(package: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    env, inputs = {}, []
-    for var in _dicts(package.get("environmentVariables")):
-        name = var.get("name")
-        if not isinstance(name, str) or not name:
-            continue
-        if isinstance(var.get("value"), str):
-            env[name] = var["value"]
-            continue
-        ident = _input_id(name)
-        env[name] = f"${{input:{ident}}}"
-        prompt: dict[str, Any] = {"type": "promptString", "id": ident,
-                                  "description": var.get("description")[:FIELD_CHARS]
-                                  if isinstance(var.get("description"), str) else name}
-        if var.get("isSecret") is True:
-            prompt["password"] = True
-        inputs.append(prompt)
-    return env, inputs
-
-
-def _fixed_arguments(arguments: Any) -> list[str]:
-    """Arguments upstream gives a fixed value for (named: name then value)."""
-    argv = []
-    for arg in _dicts(arguments):
-        value = arg.get("value")
-        if not isinstance(value, str):
-            continue
-        if arg.get("type") == "named" and isinstance(arg.get("name"), str):
-            argv.append(arg["name"])
-        argv.append(value)
-    return argv
-
-
-def launch(package: dict[str, Any]) -> Launch | None:
-    """The run snippet of a package by its registry type, or None for a type the catalog
-    does not know how to run (it still lists the package)."""
-    registry, ident, version = package.get("registryType"), package.get("identifier"), package.get("version")
+def launch(package: Any) -> Launch | None:
+    """The run line of a package, or None for one VS Code's conversion gives no command for
+    (the catalog still lists the package)."""
+    if not isinstance(package, dict):
+        return None
+    registry, ident = package.get("registryType"), package.get("identifier")
     if not isinstance(ident, str) or not ident:
         return None
-    version = version if isinstance(version, str) and version else None
     if registry == "mcpb":
         sha = package.get("fileSha256")
         return Launch("mcpb", download=safe_url(ident, schemes=("https",)),
                       sha256=sha if isinstance(sha, str) and _HEX64.fullmatch(sha) else None)
-    env, inputs = _env(package)
-    runtime, arguments = _fixed_arguments(package.get("runtimeArguments")), _fixed_arguments(
-        package.get("packageArguments"))
-    if registry == "npm":
-        argv = ["npx", "-y", *runtime, f"{ident}@{version}" if version else ident]
-    elif registry == "pypi":
-        argv = ["uvx", *runtime, f"{ident}=={version}" if version else ident]
-    elif registry == "nuget":
-        argv = ["dnx", *runtime, f"{ident}@{version}" if version else ident, "--yes"]
-    elif registry == "oci":
-        tagged = ":" in ident.rsplit("/", 1)[-1] or "@" in ident
-        image = ident if tagged or not version else f"{ident}:{version}"
-        argv = ["docker", "run", "-i", "--rm", *runtime, *(part for name in env for part in ("-e", name)), image]
-    else:
+    try:
+        argv = vscode.package_configuration(package).argv
+    except vscode.NotInstallable:
         return None
-    argv += arguments
-    config: dict[str, Any] = {"type": "stdio", "command": argv[0], "args": argv[1:]}
-    if env:
-        config["env"] = env
-    return Launch(str(registry), command=shlex.join(argv), config=config, inputs=inputs)
-
-
-def remote_config(remote: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The mcp.json entry of a remote endpoint (http(s) only), with the inputs its headers need."""
-    url = safe_url(remote.get("url"))
-    if url is None:
+    if not argv:
         return None
-    config: dict[str, Any] = {"type": "sse" if remote.get("type") == "sse" else "http", "url": url}
-    headers, inputs = {}, []
-    for header in _dicts(remote.get("headers")):
-        name = header.get("name")
-        if not isinstance(name, str) or not name:
+    command = shlex.join(argv)
+    return Launch(str(registry), command=command, prompts="${input:" in command)
+
+
+def vscode_entry(name: str, server: Any) -> VSCodeEntry | None:
+    """What VS Code writes when it installs this server from its gallery: the package type
+    of `packages[0]`, else "remote". When that gives nothing VS Code can run (it throws, an
+    mcpb or unknown type, a malformed shape), the first other package type, then "remote",
+    that does, each exactly as VS Code's install with that type writes it; else None."""
+    if not isinstance(server, dict):
+        return None
+    packages = server.get("packages") if isinstance(server.get("packages"), list) else []
+    runs = [p.get("registryType") for p in packages if isinstance(p, dict)]
+    runs = [kind for kind in runs if isinstance(kind, str) and kind in vscode.COMMANDS]
+    # a type with no command never runs: at most six conversions
+    kinds = [vscode.gallery_package_type(server), *runs, vscode.REMOTE]
+    for kind in dict.fromkeys(k for k in kinds if isinstance(k, str)):
+        try:
+            installation = vscode.configuration(server, kind)
+        except vscode.NotInstallable:
             continue
-        if isinstance(header.get("value"), str) and "{" not in header["value"]:
-            headers[name] = header["value"]
-            continue
-        ident = _input_id(name)
-        headers[name] = f"${{input:{ident}}}"
-        prompt: dict[str, Any] = {"type": "promptString", "id": ident, "description": name}
-        if header.get("isSecret") is True:
-            prompt["password"] = True
-        inputs.append(prompt)
-    if headers:
-        config["headers"] = headers
-    return config, inputs
+        return VSCodeEntry(kind, installation, mcp_json(name, installation),
+                           install_link(name, installation))
+    return None
 
 
-def mcp_json(name: str, config: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
-    """A ready-to-paste VS Code mcp.json (`servers` keyed by name, `inputs` it prompts for)."""
-    document: dict[str, Any] = {"servers": {name: config}}
-    if inputs:
-        document["inputs"] = inputs
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+def mcp_json(name: str, installation: vscode.Installation) -> str | None:
+    """A ready-to-paste VS Code mcp.json: the server's entry under its registry name, as
+    VS Code's gallery install names it, and the inputs it prompts for; None when too big
+    (VS Code's entry is never cut)."""
+    document: dict[str, Any] = {"servers": {name: installation.config}}
+    if installation.inputs:
+        document["inputs"] = installation.inputs
+    try:
+        text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONEncodeError:
+        return None
+    return text if len(text) <= MCP_JSON_CHARS else None
 
 
-def install_link(name: str, config: dict[str, Any], inputs: list[dict[str, Any]]) -> str | None:
-    """VS Code's `vscode:mcp/install?<url-encoded JSON>` link, or None when it would be too long."""
-    payload = {"name": name, **config, **({"inputs": inputs} if inputs else {})}
-    link = "vscode:mcp/install?" + quote(orjson.dumps(payload).decode(), safe="")
+def install_link(name: str, installation: vscode.Installation) -> str | None:
+    """VS Code's `vscode:mcp/install?<url-encoded JSON>` link: `{name, ...config, inputs}`,
+    which its URL handler splits back into the name, the inputs and the entry. The handler
+    decodes the query twice (URI.parse, then decodeURIComponent), so no `%` is left in the
+    JSON: each is written `\\u0025`, the same string. None when it would be too long."""
+    payload = {"name": name, **installation.config}
+    if installation.inputs:
+        payload["inputs"] = installation.inputs
+    try:
+        body = orjson.dumps(payload).replace(b"%", b"\\u0025").decode()
+    except orjson.JSONEncodeError:
+        return None
+    link = "vscode:mcp/install?" + quote(body, safe="")
     return link if len(link) <= INSTALL_LINK_BYTES else None
 
 
@@ -267,10 +242,7 @@ def server_view(name: str, versions: Sequence[Row], shown: Row, *, here: str, js
                  if safe_url(i.get("src"), schemes=("https",))), None)
     packages = [_package_view(p) for p in _dicts(server.get("packages"))]
     remotes = [_remote_view(r) for r in _dicts(server.get("remotes"))]
-    config = next(((p["launch"].config, p["launch"].inputs) for p in packages
-                   if p["launch"] is not None and p["launch"].config is not None), None)
-    if config is None:
-        config = next((c for r in _dicts(server.get("remotes")) if (c := remote_config(r)) is not None), None)
+    entry = vscode_entry(name, server)
     newest = sorted(versions, key=lambda row: row.published_sort_key, reverse=True)
     history = []
     for row in newest[:VERSIONS_SHOWN]:
@@ -292,11 +264,18 @@ def server_view(name: str, versions: Sequence[Row], shown: Row, *, here: str, js
                        "source": text(repository.get("source"), 40), "subfolder": text(repository.get("subfolder"))},
         "website": {"url": text(server.get("websiteUrl"), URL_CHARS), "href": safe_url(server.get("websiteUrl"))},
         "packages": packages, "remotes": remotes,
-        "mcp_json": mcp_json(name, *config) if config else None,
-        "install": install_link(name, *config) if config else None,
+        "vscode": None if entry is None or entry.mcp_json is None else {
+            "source": _source(entry), "mcp_json": entry.mcp_json, "install": entry.install},
         "history": history, "more_versions": max(0, len(newest) - VERSIONS_SHOWN),
         "json": paths.relative_url(here, json_dir(shown.version)),
     }
+
+
+def _source(entry: VSCodeEntry) -> str:
+    """Which part of the server.json VS Code's entry is made from: `packages[1] (npm)`."""
+    command = entry.installation.config.get("command")
+    kinds = {run: kind for kind, run in vscode.COMMANDS.items()}
+    return entry.installation.source + (f" ({kinds[command]})" if command in kinds else "")
 
 
 def change_view(dated: DatedChange) -> dict[str, Any]:
