@@ -46,6 +46,63 @@ _UNQUOTABLE = re.compile(r'["$\\{}\x00-\x1f]')
 
 
 @dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """The state document's host record: what a reader of a tree (serve, verify, a mirror
+    following this one) may rely on. The only writer and reader of that record: a record
+    from an older or foreign tree reads as the defaults where a key is missing or ill-typed."""
+
+    profile: str
+    query_routing: bool = True
+    path_rewrites: bool = True
+    headers: bool = True
+    problem_404: bool = True
+    index_file: str = paths.DEFAULT_VIEW
+    computed_queries: str | None = None
+    degradations: tuple[str, ...] = ()
+
+    _KEYS = {"query_routing": "queryRouting", "path_rewrites": "pathRewrites", "headers": "headers",
+             "problem_404": "problem404", "index_file": "indexFile", "computed_queries": "computedQueries"}
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"profile": self.profile}
+        record.update({key: getattr(self, name) for name, key in self._KEYS.items()})
+        record["degradations"] = list(self.degradations)
+        return record
+
+    @classmethod
+    def from_json(cls, record: Any) -> Capabilities:
+        record = record if isinstance(record, dict) else {}
+        defaults = cls(profile="")
+        values: dict[str, Any] = {}
+        for name, key in cls._KEYS.items():
+            value, default = record.get(key), getattr(defaults, name)
+            if name == "computed_queries":
+                values[name] = value if isinstance(value, str) else None
+            elif isinstance(value, type(default)):
+                values[name] = value
+        degradations = record.get("degradations")
+        if isinstance(degradations, list):
+            values["degradations"] = tuple(d for d in degradations if isinstance(d, str))
+        profile = record.get("profile")
+        return cls(profile=profile if isinstance(profile, str) else "", **values)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a profile's tree keeps its index views, manifest and state document."""
+
+    index_name: str
+
+    @property
+    def manifest_path(self) -> str:
+        return paths.manifest_file(self.index_name)
+
+    @property
+    def state_path(self) -> str:
+        return paths.state_file(self.index_name)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     """A kind of static host: what it can route, the files it needs inside the tree, its
     server-side configuration and the capability record the state document carries.
@@ -67,16 +124,14 @@ class Profile:
     drops_dot_files: bool = False  # its deploy leaves out files and directories named `.*` (but .well-known)
     degradations: tuple[str, ...] = field(default=())
 
-    def capabilities(self) -> dict[str, Any]:
-        return {
-            "queryRouting": self.query_routing,
-            "pathRewrites": self.path_rewrites,
-            "headers": self.headers,
-            "problem404": self.problem_404,
-            "indexFile": self.index_name,
-            "computedQueries": self.computes,
-            "degradations": list(self.degradations),
-        }
+    def capabilities(self) -> Capabilities:
+        return Capabilities(profile=self.name, query_routing=self.query_routing, path_rewrites=self.path_rewrites,
+                            headers=self.headers, problem_404=self.problem_404, index_file=self.index_name,
+                            computed_queries=self.computes, degradations=self.degradations)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.index_name)
 
     def document(self, body: bytes) -> bytes:
         """A JSON document as this host serves it (verbatim unless the host may call it HTML)."""

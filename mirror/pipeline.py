@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from mirror import governance, hosts, paths, policy, registry, sync
+from mirror import governance, hosts, policy, registry, sync
 from mirror.curation import Curator
 from mirror.diff import KINDS, diff_rows
 from mirror.errors import RenderError, UsageError
@@ -87,11 +87,12 @@ def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = 
         return DiffResult(old=old, new=new, changes=changes, rejected=store.load_rejected(new.id))
 
 
-def check_output(settings: Settings) -> None:
-    """Refuse a bad output before any work is done."""
-    hosts.get_profile(settings.profile)
+def check_output(settings: Settings) -> hosts.Profile:
+    """Refuse a bad output before any work is done; the host profile it is for."""
+    profile = hosts.get_profile(settings.profile)
     if settings.out.exists() and not settings.out.is_dir():
         raise RenderError(f"output path {settings.out} is a file, not a directory", hint="pass another --out")
+    return profile
 
 
 def explain(settings: Settings, name: str, version: str | None = None, *,
@@ -105,21 +106,22 @@ def explain(settings: Settings, name: str, version: str | None = None, *,
         return curator.explain(store.iter_rows(snapshot.id), name, version, snapshot_time=content.finished_at or "")
 
 
-def local_target(settings: Settings) -> LocalTarget:
+def local_target(settings: Settings, profile: hosts.Profile) -> LocalTarget:
     """The output directory as a publish target (use it as a context manager)."""
-    index = hosts.get_profile(settings.profile).index_name
-    return LocalTarget(settings.out, manifest_path=paths.manifest_file(index), state_path=paths.state_file(index))
+    layout = profile.layout
+    return LocalTarget(settings.out, manifest_path=layout.manifest_path, state_path=layout.state_path)
 
 
-def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None) -> RenderResult:
-    """Publish the static tree of a snapshot (default: the latest) at settings.out, atomically."""
-    check_output(settings)
+def render(settings: Settings, *, snapshot_id: int | None = None, progress: Progress | None = None,
+           profile: hosts.Profile | None = None) -> RenderResult:
+    """Publish the static tree of a snapshot (default: the latest) at settings.out, atomically
+    (`profile`: the one `check_output` already gave, when the caller checked first)."""
+    profile = profile or check_output(settings)
     curator = Curator.from_settings(settings)
-    profile = hosts.get_profile(settings.profile)
     with open_store(settings.db, create=False, reading=True) as store:
         snapshot = store.ok_snapshot(snapshot_id)
         site, rows = curator.site(store, snapshot, base_url=settings.base_url, profile=profile)
-        with local_target(settings) as target:
+        with local_target(settings, profile) as target:
             site.folding = target.folds_names
             published = publish(site, target, progress=progress)
     return RenderResult(snapshot=snapshot, written=published, skipped=site.skipped,
@@ -144,15 +146,13 @@ def publish_bucket(settings: Settings, url: str, *, endpoint_url: str | None = N
 
     from mirror import s3
 
-    check_output(settings)
+    profile = check_output(settings)
     curator = Curator.from_settings(settings)
-    profile = hosts.get_profile(settings.profile)
-    index = profile.index_name
     bucket, _ = s3.parse_url(url)
     switch = s3.OriginSwitch(cloudfront_distribution, client=cloudfront_client or s3.make_cloudfront_client(),
                              bucket=bucket) if cloudfront_distribution else None
     target = s3.S3Target(url, client=client or s3.make_client(endpoint_url=endpoint_url),
-                         manifest_path=paths.manifest_file(index), state_path=paths.state_file(index),
+                         manifest_path=profile.layout.manifest_path, state_path=profile.layout.state_path,
                          grace=timedelta(hours=grace_hours), dry_run=dry_run, log=log, progress=progress,
                          switch=switch)
     with open_store(settings.db, create=False, reading=True) as store:
@@ -226,10 +226,10 @@ def build(settings: Settings, *, full: bool = False, client: httpx.Client | None
           clock: Callable[[], datetime] | None = None) -> BuildResult:
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
-    check_output(settings)  # fail before the crawl, not after it
+    profile = check_output(settings)  # fail before the crawl, not after it
     Curator.from_settings(settings)  # a bad policy or local file, too
     crawled = crawl(settings, full=full, client=client, progress=progress, sleep=sleep, clock=clock)
-    rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress)
+    rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress, profile=profile)
     seconds = time.monotonic() - began
     summary = {
         "snapshot": crawled.snapshot.id,

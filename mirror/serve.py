@@ -51,10 +51,9 @@ def read_tree_info(root: Path) -> TreeInfo:
         raise RenderError(f"{root} holds no rendered mirror", hint="run `mcp-mirror render` or `build` first")
     try:
         document = orjson.loads(state.read_bytes())
-        host = document.get("host") or {}
-        return TreeInfo(paths.base_path(document["baseUrl"]), index=host.get("indexFile", paths.DEFAULT_VIEW),
-                        query_routing=bool(host.get("queryRouting", True)),
-                        computes=bool(host.get("computedQueries")))
+        host = hosts.Capabilities.from_json(document.get("host"))
+        return TreeInfo(paths.base_path(document["baseUrl"]), index=host.index_file,
+                        query_routing=host.query_routing, computes=host.computed_queries is not None)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
 

@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from mirror import paths
+from mirror.hosts import Capabilities
 from mirror.publish import Manifest, iter_tree
 
 MAX_PROBLEMS_SHOWN = 50
@@ -62,7 +63,8 @@ def verify_tree(root: Path) -> Report:
     _check_links(root, manifest, report)
     counts = state.get("counts") or {}
     versions = {path.rpartition("/")[0] for path in manifest.records if _is_version_document(path)}
-    served = counts.get("rows", 0) - (0 if (state.get("host") or {}).get("queryRouting") else counts.get("deleted", 0))
+    routes_deleted = Capabilities.from_json(state.get("host")).query_routing
+    served = counts.get("rows", 0) - (0 if routes_deleted else counts.get("deleted", 0))
     if isinstance(served, int) and served != len(versions):
         report.add(f"{state_path}: its counts promise {served} version documents, the tree has {len(versions)}")
     return report

@@ -183,9 +183,10 @@ def test_a_rebuild_of_unchanged_rows_makes_only_the_state_document_and_the_same_
         raise AssertionError("the rows were read")
 
     with open_store(settings.db, create=False) as store:
-        site_ = Site(again, unread, base_url=settings.base_url, profile=hosts.get_profile(settings.profile),
+        profile = hosts.get_profile(settings.profile)
+        site_ = Site(again, unread, base_url=settings.base_url, profile=profile,
                      content=store.content_snapshot(again.id), fingerprint=store.fingerprint(again.id))
-        with pipeline.local_target(settings) as target:
+        with pipeline.local_target(settings, profile) as target:
             result = publish(site_, target)
     assert result.written == 1
     state = settings.out / paths.state_file()

@@ -381,3 +381,19 @@ def test_a_row_render_cannot_serve_is_left_out_and_reported_never_fatal():
     assert all(b"io.github.z/broken" not in body for body in files.values())
     assert files == {e.path: e.data() for e in site(SNAPSHOT, good, base_url="http://x").entries()}
     assert rendered.state_summary()["counts"]["skipped"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(hosts.PROFILES))
+def test_the_host_record_is_written_and_read_by_one_type(name):
+    profile = hosts.get_profile(name)
+    record = orjson.loads(orjson.dumps(profile.capabilities().to_json()))
+    assert hosts.Capabilities.from_json(record) == profile.capabilities()
+    assert record["profile"] == name and record["indexFile"] == profile.layout.index_name
+
+
+@pytest.mark.parametrize("record", [
+    None, [], "x", {}, {"queryRouting": "yes", "indexFile": 3, "degradations": [1, "a"]}])
+def test_a_foreign_host_record_reads_as_the_defaults(record):
+    read = hosts.Capabilities.from_json(record)
+    assert read.query_routing is True and read.index_file == paths.DEFAULT_VIEW and read.computed_queries is None
+    assert read.degradations == (("a",) if isinstance(record, dict) and record.get("degradations") else ())

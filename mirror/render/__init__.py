@@ -144,7 +144,7 @@ class Site:
                        **({"skipped": len(self.skipped)} if self.skipped else {})},
             "api": {"pageSizes": list(paths.PAGE_SIZES), "defaultPageSize": paths.DEFAULT_PAGE_SIZE,
                     "chains": list(paths.CHAINS)} if self.profile.paged else {"pageSizes": [], "chains": []},
-            "host": {"profile": self.profile.name, **self.profile.capabilities()},
+            "host": self.profile.capabilities().to_json(),
             "governance": {output.name: {"path": output.tree_path, "url": urls.tree_file(output.tree_path)}
                            for output in GOVERNANCE_FORMATS.values() if output.tree_path is not None},
             **({"changes": {"path": paths.feed_index_file(self.profile.index_name),
