@@ -52,15 +52,15 @@ class Capabilities:
     from an older or foreign tree reads as the defaults where a key is missing or ill-typed."""
 
     profile: str
-    query_routing: bool = True
-    path_rewrites: bool = True
+    routes_queries: bool = True
+    rewrites_paths: bool = True
     headers: bool = True
     problem_404: bool = True
     index_file: str = paths.DEFAULT_VIEW
     computed_queries: str | None = None
     degradations: tuple[str, ...] = ()
 
-    _KEYS = {"query_routing": "queryRouting", "path_rewrites": "pathRewrites", "headers": "headers",
+    _KEYS = {"routes_queries": "queryRouting", "rewrites_paths": "pathRewrites", "headers": "headers",
              "problem_404": "problem404", "index_file": "indexFile", "computed_queries": "computedQueries"}
 
     def to_json(self) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class Profile:
     degradations: tuple[str, ...] = field(default=())
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(profile=self.name, query_routing=self.query_routing, path_rewrites=self.path_rewrites,
+        return Capabilities(profile=self.name, routes_queries=self.query_routing, rewrites_paths=self.path_rewrites,
                             headers=self.headers, problem_404=self.problem_404, index_file=self.index_name,
                             computed_queries=self.computes, degradations=self.degradations)
 
@@ -152,6 +152,34 @@ class Profile:
         Otherwise a twin is written only where it differs (a deleted row's document, a list
         that gains rows), which is also what the list engine reads for deleted rows."""
         return self.query_routing and not self.fallback_lookup
+
+    @property
+    def deleted_views(self) -> bool:
+        """Whether documents and lists get an `include-deleted.json` view: a host that routes
+        `?include_deleted=true` to a file."""
+        return self.query_routing
+
+    @property
+    def deleted_views_where_different(self) -> bool:
+        """Whether a deleted view is written only where it differs from the index view."""
+        return not self.every_deleted_view
+
+    @property
+    def lists_computed(self) -> bool:
+        """Whether GET /v0.1/servers is computed from the rows index (by njs, a sidecar or a
+        function), so no list page needs rendering for it."""
+        return self.computes is not None
+
+    @property
+    def problem_files(self) -> bool:
+        """Whether the tree carries the problem documents the host rewrites errors to."""
+        return self.path_rewrites
+
+    @property
+    def v0_list_copy(self) -> bool:
+        """Whether `/v0/servers` needs its own copy of the first list page: a plain file
+        server cannot answer /v0 as /v0.1 by rewriting (Docker's import asks /v0)."""
+        return not self.path_rewrites
 
     @property
     def paged(self) -> bool:

@@ -48,13 +48,13 @@ def _problem(slug: str, status: int) -> Answer:
 
 
 def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_VIEW,
-            query_routing: bool = True, computes: bool = False) -> Answer:
+            routes_queries: bool = True, computes: bool = False) -> Answer:
     """`path` is percent-decoded and relative to the base URL; `query` holds the first
     value of each parameter, decoded. Empty values count as absent, as upstream binds them.
     `index` is the file a directory answers with in this tree, and a tree made for a host
     that cannot route queries is answered as that host would: queries ignored. A host that
     `computes` answers every list query from the rows index; the others pick a page."""
-    query = {key: value for key, value in query.items() if value != ""} if query_routing else {}
+    query = {key: value for key, value in query.items() if value != ""} if routes_queries else {}
     parts = [part for part in path.split("/") if part]
     if parts and parts[0] == paths.API_ALIAS:  # upstream serves one API under both prefixes
         parts[0] = paths.API
@@ -62,7 +62,7 @@ def resolve(path: str, query: Mapping[str, str], *, index: str = paths.DEFAULT_V
         return Answer(200, (), fallback=paths.NOT_FOUND_PAGE)
     if not parts or parts[0] != paths.API:
         return Answer(200, _static_candidates(parts), fallback=paths.NOT_FOUND_PAGE)
-    if parts == [paths.API, "servers"] and query_routing:
+    if parts == [paths.API, "servers"] and routes_queries:
         return compute_list(query) if computes else resolve_list(query)
     include_deleted = query.get("include_deleted")
     if include_deleted is not None and include_deleted not in TRUE | FALSE:

@@ -39,7 +39,7 @@ class TreeInfo:
 
     base_path: str
     index: str = paths.DEFAULT_VIEW
-    query_routing: bool = True
+    routes_queries: bool = True
     computes: bool = True  # list queries answered from the rows index, not from page chains
 
 
@@ -53,7 +53,7 @@ def read_tree_info(root: Path) -> TreeInfo:
         document = orjson.loads(state.read_bytes())
         host = hosts.Capabilities.from_json(document.get("host"))
         return TreeInfo(paths.base_path(document["baseUrl"]), index=host.index_file,
-                        query_routing=host.query_routing, computes=host.computed_queries is not None)
+                        routes_queries=host.routes_queries, computes=host.computed_queries is not None)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
 
@@ -182,7 +182,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             query.setdefault(key, value)  # names are case-sensitive, as upstream's; the first value wins
         tree = self.server.tree
-        answer = routes.resolve(path[len(base):], query, index=tree.index, query_routing=tree.query_routing,
+        answer = routes.resolve(path[len(base):], query, index=tree.index, routes_queries=tree.routes_queries,
                                 computes=tree.computes)
         if answer.problem is not None:
             return self._document(HTTPStatus(answer.status), answer.problem, hosts.PROBLEM_JSON, head)

@@ -317,7 +317,7 @@ def _refuse_a_tree_without_feed(http: httpx.Client, budget: registry.Budget, ups
     list holds the latest versions only: crawling it would make a wrong mirror, so say so."""
     state = registry.fetch_document(http, paths.Urls(upstream).state(), budget=budget, missing_ok=True)
     host = state.get("host") if isinstance(state, dict) else None
-    if isinstance(host, dict) and not hosts.Capabilities.from_json(host).query_routing:
+    if isinstance(host, dict) and not hosts.Capabilities.from_json(host).routes_queries:
         raise UpstreamError(f"{upstream} is an mcp-mirror tree for a host without query routing and without a "
                             "change feed: its list holds only the latest versions",
                             hint="render it again with this mcp-mirror, which adds the feed, or crawl its upstream")

@@ -63,7 +63,7 @@ def verify_tree(root: Path) -> Report:
     _check_links(root, manifest, report)
     counts = state.get("counts") or {}
     versions = {path.rpartition("/")[0] for path in manifest.records if _is_version_document(path)}
-    routes_deleted = Capabilities.from_json(state.get("host")).query_routing
+    routes_deleted = Capabilities.from_json(state.get("host")).routes_queries
     served = counts.get("rows", 0) - (0 if routes_deleted else counts.get("deleted", 0))
     if isinstance(served, int) and served != len(versions):
         report.add(f"{state_path}: its counts promise {served} version documents, the tree has {len(versions)}")

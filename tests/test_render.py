@@ -395,5 +395,5 @@ def test_the_host_record_is_written_and_read_by_one_type(name):
     None, [], "x", {}, {"queryRouting": "yes", "indexFile": 3, "degradations": [1, "a"]}])
 def test_a_foreign_host_record_reads_as_the_defaults(record):
     read = hosts.Capabilities.from_json(record)
-    assert read.query_routing is True and read.index_file == paths.DEFAULT_VIEW and read.computed_queries is None
+    assert read.routes_queries is True and read.index_file == paths.DEFAULT_VIEW and read.computed_queries is None
     assert read.degradations == (("a",) if isinstance(record, dict) and record.get("degradations") else ())

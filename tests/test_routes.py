@@ -61,9 +61,9 @@ def test_api_paths_answer_their_index_file():
 
 
 def test_a_tree_for_a_host_without_query_routing_is_routed_as_that_host_would():
-    static = routes.resolve("/v0.1/servers/", {"limit": "5", "cursor": "zzz"}, index="index.html", query_routing=False)
+    static = routes.resolve("/v0.1/servers/", {"limit": "5", "cursor": "zzz"}, index="index.html", routes_queries=False)
     assert (static.status, static.files) == (200, ("v0.1/servers/index.html",))
-    version = routes.resolve("/v0.1/servers/a/b/versions/1.0.0", {}, index="index.html", query_routing=False)
+    version = routes.resolve("/v0.1/servers/a/b/versions/1.0.0", {}, index="index.html", routes_queries=False)
     assert version.files == ("v0.1/servers/a/b/versions/1.0.0/index.html",)
 
 

@@ -160,7 +160,7 @@ class ApiProducer:
         """Every version's document (and its include-deleted view where the host routes it),
         and the Server Card of each visible one that gets a card."""
         profile, index = self.profile, self.profile.index_name
-        deleted_views, dedupe = profile.query_routing, not profile.every_deleted_view
+        deleted_views, dedupe = profile.deleted_views, profile.deleted_views_where_different
         counts = self.counts
         for name, group in groupby(rows, key=lambda row: row.name):
             versions = [row for row in group if self._renderable(row)]
@@ -198,8 +198,8 @@ class ApiProducer:
         cannot compute it from the rows index: the page chains, or one page for hosts that
         cannot route a cursor. Each row's served bytes are made once, for all its lists."""
         profile, index = self.profile, self.profile.index_name
-        deleted_views, dedupe = profile.query_routing, not profile.every_deleted_view
-        paged = not profile.computes
+        deleted_views, dedupe = profile.deleted_views, profile.deleted_views_where_different
+        paged = not profile.lists_computed
         chains = _Chains(self) if profile.paged else None
         single: list[Listed] = []
         for name, group in groupby(rows, key=lambda row: row.name):
@@ -224,7 +224,7 @@ class ApiProducer:
             # Nothing can resolve a cursor: one page, latest versions, which is what VS Code asks for.
             page = self._list(paths.view_file(paths.servers_dir(), index=index), single, kind=Kind.POINTER)
             yield page
-            if not profile.path_rewrites:
+            if profile.v0_list_copy:
                 # Docker's import asks /v0/servers, and a plain file server cannot rewrite: the same bytes there.
                 yield Entry(paths.view_file(paths.servers_dir(api=paths.API_ALIAS), index=index), Kind.POINTER, JSON,
                             page.body, source=page.source)
@@ -239,15 +239,15 @@ class ApiProducer:
         """The rows index (`mirror.query`): what hosts that compute answer search,
         updated_since and exact versions from. It names documents, so it is a list."""
         body = self.profile.document(query.index_document(bytes(self._index), index=self.profile.index_name,
-                                                          deleted_views=self.profile.query_routing))
+                                                          deleted_views=self.profile.deleted_views))
         return Entry(paths.rows_index_file(self.profile.index_name), Kind.LIST, JSON, body)
 
     # -- pointers -----------------------------------------------------------------
 
     def pointers(self) -> Iterator[Entry]:
         """`versions/latest` of every server, and the first page for path-only clients."""
-        index, deleted_views = self.profile.index_name, self.profile.query_routing
-        dedupe = not self.profile.every_deleted_view
+        index, deleted_views = self.profile.index_name, self.profile.deleted_views
+        dedupe = self.profile.deleted_views_where_different
         for name, shown, with_deleted in self._latest:
             directory = paths.latest_dir(name)
             if shown is not None:
@@ -354,7 +354,7 @@ def probe_documents(content: Snapshot, *, profile: Profile, base_url: str) -> It
     """Problems (on hosts that rewrite to them) and the fixed documents clients probe."""
     index = profile.index_name
     yield Entry(paths.OPENAPI_FILE, Kind.DOCUMENT, content_type(paths.OPENAPI_FILE), openapi_document(base_url))
-    if profile.path_rewrites:
+    if profile.problem_files:
         for slug in paths.PROBLEMS:
             yield Entry(paths.problem_file(slug), Kind.DOCUMENT, PROBLEM_JSON, _json(paths.problem_body(slug)))
     for directory, value in (
