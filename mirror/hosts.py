@@ -365,10 +365,13 @@ def objects_manifest(ledger: Iterable[tuple[str, str, Cache]]) -> bytes:
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 SERVER_CARD = "application/mcp-server-card+json"  # MCP Server Cards (experimental-ext-server-card)
+YAML = "application/yaml"
+ATOM = "application/atom+xml"
+CSS = "text/css; charset=utf-8"
+JAVASCRIPT = "text/javascript; charset=utf-8"
 HTML = "text/html; charset=utf-8"
-_BY_SUFFIX = {".html": HTML, ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-              ".json": JSON, ".xml": "application/xml", ".atom": "application/atom+xml",
-              ".yaml": "application/yaml"}
+_BY_SUFFIX = {".html": HTML, ".css": CSS, ".js": JAVASCRIPT, ".json": JSON, ".xml": "application/xml",
+              ".atom": ATOM, ".yaml": YAML}
 
 
 def content_type(path: str) -> str:

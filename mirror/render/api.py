@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from mirror import __version__, paths, query
-from mirror.hosts import JSON, PROBLEM_JSON, Profile, content_type
+from mirror.hosts import JSON, PROBLEM_JSON, YAML, Profile
 from mirror.models import Row, Snapshot, is_visible, latest_row
 from mirror.plan import Entry, Kind, digest
 from mirror.query import list_document
@@ -353,7 +353,7 @@ def openapi_document(base_url: str) -> bytes:
 def probe_documents(content: Snapshot, *, profile: Profile, base_url: str) -> Iterator[Entry]:
     """Problems (on hosts that rewrite to them) and the fixed documents clients probe."""
     index = profile.index_name
-    yield Entry(paths.OPENAPI_FILE, Kind.DOCUMENT, content_type(paths.OPENAPI_FILE), openapi_document(base_url))
+    yield Entry(paths.OPENAPI_FILE, Kind.DOCUMENT, YAML, openapi_document(base_url))
     if profile.problem_files:
         for slug in paths.PROBLEMS:
             yield Entry(paths.problem_file(slug), Kind.DOCUMENT, PROBLEM_JSON, _json(paths.problem_body(slug)))

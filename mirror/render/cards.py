@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from mirror import paths
-from mirror.hosts import Profile, content_type
+from mirror.hosts import SERVER_CARD, Profile
 from mirror.models import Row
 from mirror.plan import Entry, Kind, digest
 
@@ -223,5 +223,5 @@ class CardMinter:
             return None
         path = paths.card_file(row.name, row.version)
         document = self.profile.document
-        return Entry(path, Kind.DOCUMENT, content_type(path), lambda: document(card_document(card)),
+        return Entry(path, Kind.DOCUMENT, SERVER_CARD, lambda: document(card_document(card)),
                      source=digest("server-card", FORMAT, row.hash))

@@ -27,7 +27,7 @@ import orjson
 from markupsafe import Markup
 
 from mirror import paths, vscode
-from mirror.hosts import HTML, PAGE_CSP, content_type
+from mirror.hosts import ATOM, CSS, HTML, JAVASCRIPT, JSON, PAGE_CSP
 from mirror.models import OFFICIAL, DatedChange, Row, is_visible, latest_row
 from mirror.plan import Cache, Entry, Kind, digest
 from mirror.render.api import PACKAGE_TYPES, ServerSummary
@@ -354,8 +354,8 @@ class CatalogProducer:
     # -- documents --------------------------------------------------------------
 
     def assets(self) -> Iterator[Entry]:
-        for path in (paths.STYLESHEET, paths.SCRIPT):
-            yield Entry(path, Kind.DOCUMENT, content_type(path), asset(path.rsplit("/", 1)[1]), cache=Cache.HTML)
+        for path, media_type in ((paths.STYLESHEET, CSS), (paths.SCRIPT, JAVASCRIPT)):
+            yield Entry(path, Kind.DOCUMENT, media_type, asset(path.rsplit("/", 1)[1]), cache=Cache.HTML)
 
     def not_found_page(self, state: dict[str, Any]) -> Entry:
         """Served at whatever URL was missing, so its links are absolute (from the base URL)
@@ -470,7 +470,7 @@ class CatalogProducer:
                       f'    <category term="{_xml(view["kind"])}"/>', f"    <summary>{_xml(summary)}</summary>",
                       "  </entry>"]
         lines.append("</feed>")
-        return Entry(paths.FEED, Kind.LIST, content_type(paths.FEED), ("\n".join(lines) + "\n").encode(),
+        return Entry(paths.FEED, Kind.LIST, ATOM, ("\n".join(lines) + "\n").encode(),
                      cache=Cache.HTML)
 
     def search_index(self, summaries: Sequence[ServerSummary]) -> Entry:
@@ -482,7 +482,7 @@ class CatalogProducer:
                  ("stdio " if s.stdio else "") + ("remote" if s.remote else "")] for s in summaries]
         body = orjson.dumps({"version": SEARCH_INDEX_VERSION, "fields": fields, "servers": rows})
         body = body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
-        return Entry(paths.SEARCH_INDEX, Kind.LIST, content_type(paths.SEARCH_INDEX), body, cache=Cache.HTML)
+        return Entry(paths.SEARCH_INDEX, Kind.LIST, JSON, body, cache=Cache.HTML)
 
     # -- pointers: home, lists, namespaces, filters -------------------------------
 
