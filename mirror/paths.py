@@ -226,10 +226,15 @@ def problem_file(slug: str) -> str:
     return f"{API}/_problems/{slug}.json"
 
 
-def problem_body(slug: str) -> dict[str, int | str]:
-    """RFC 9457 problem details as upstream (Huma) writes them."""
+def problem(status: int, title: str, detail: str, **extra: object) -> dict[str, object]:
+    """RFC 9457 problem details as upstream (Huma) writes them: the one builder of a body."""
+    return {"title": title, "status": status, "detail": detail, **extra}
+
+
+def problem_body(slug: str) -> dict[str, object]:
+    """One of the problems every host answers with the same bytes."""
     status, title, detail = PROBLEMS[slug]
-    return {"title": title, "status": status, "detail": detail}
+    return problem(status, title, detail)
 
 
 def extension_dir(*parts: str) -> str:

@@ -133,8 +133,7 @@ def compute_list(query: Mapping[str, str]) -> Answer:
 
 def validation_problem(errors: list[dict[str, str | int]]) -> bytes:
     """Huma's 422 body for query parameters it could not bind."""
-    return orjson.dumps({"title": "Unprocessable Entity", "status": 422, "detail": "validation failed",
-                         "errors": errors})
+    return orjson.dumps(paths.problem(422, "Unprocessable Entity", "validation failed", errors=errors))
 
 
 def _made_problem(slug: str) -> Answer:

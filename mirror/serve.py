@@ -209,7 +209,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
         self._send(status, b"" if head else body, ctype, {"Content-Length": str(len(body)), "ETag": etag})
 
     def _problem(self, status: HTTPStatus, detail: str, head: bool) -> None:
-        body = orjson.dumps({"title": status.phrase, "status": status.value, "detail": detail})
+        body = orjson.dumps(paths.problem(status.value, status.phrase, detail))
         self._send(status, b"" if head else body, "application/problem+json", {"Content-Length": str(len(body))})
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str | None, extra: dict[str, str]) -> None:
@@ -541,7 +541,7 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 def _problem_response(status: HTTPStatus, detail: str) -> bytes:
     """A whole problem+json answer, for requests the handler never sees; the connection closes after it."""
-    body = orjson.dumps({"title": status.phrase, "status": status.value, "detail": detail})
+    body = orjson.dumps(paths.problem(status.value, status.phrase, detail))
     headers = {"Server": MirrorHandler.server_version, "Date": formatdate(usegmt=True), **hosts.CORS_HEADERS,
                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",  # a timeout is no answer to keep
                "Content-Type": "application/problem+json", "Content-Length": str(len(body)), "Connection": "close"}
