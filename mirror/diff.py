@@ -14,19 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, get_args
 
-from mirror.models import OFFICIAL, Change, Row, latest_row
+from mirror.models import OFFICIAL, Change, ChangeKind, Row, latest_row
 
-KINDS = (
-    "server_added",
-    "version_added",
-    "version_updated",
-    "status_changed",
-    "latest_changed",
-    "version_removed",
-    "server_removed",
-)
+KINDS: tuple[ChangeKind, ...] = get_args(ChangeKind)  # in the order reports list them
 
 _OFFICIAL_PTR = "/_meta/" + OFFICIAL.replace("~", "~0").replace("/", "~1")
 _LATEST_PATHS = {f"{_OFFICIAL_PTR}/isLatest"}

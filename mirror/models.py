@@ -19,6 +19,10 @@ from mirror import paths
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
 Status = Literal["active", "deprecated", "deleted"]
+ChangeKind = Literal["server_added", "version_added", "version_updated", "status_changed", "latest_changed",
+                     "version_removed", "server_removed"]
+CrawlMode = Literal["full", "incremental"]
+Outcome = Literal["ok", "failed"]
 
 
 def parse_time(value: str) -> datetime:
@@ -156,7 +160,7 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Change:
-    kind: str
+    kind: ChangeKind
     name: str
     version: str | None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -188,7 +192,7 @@ class CrawlRun:
     started_at: str
     finished_at: str
     upstream: str
-    mode: str = "full"  # full | incremental
+    mode: CrawlMode = "full"
     requests: int = 0  # HTTP requests sent, retries included
     watermark: str | None = None  # largest updatedAt of the snapshot's rows
     since: str | None = None  # the updated_since an incremental crawl sent
@@ -202,8 +206,8 @@ class Snapshot:
     started_at: str
     finished_at: str | None
     upstream: str
-    mode: str
-    outcome: str
+    mode: CrawlMode
+    outcome: Outcome
     error: str | None
     rows: int
     servers: int
