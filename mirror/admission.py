@@ -23,7 +23,6 @@ items admits the same rows.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -33,6 +32,7 @@ from pydantic import ValidationError
 
 from mirror import paths
 from mirror.models import Rejected, Row, Unparsed, json_depth, parse_time, row_from_item
+from mirror.text import one_line as text_one_line
 
 MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more than 254
 # Every admitted document is copied into several files (version, latest and list views, and
@@ -40,7 +40,6 @@ MAX_DEPTH = 64  # server.json needs about 8 levels; orjson cannot write more tha
 MAX_DOC_BYTES = 256 * 1024
 MAX_VERSIONS_PER_SERVER = 10_000  # upstream's maxServerVersionsPerServer
 MAX_REASON_CHARS = 500
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class Admission(NamedTuple):
@@ -202,9 +201,8 @@ def rejection(position: int, item: Any, reason: str) -> Rejected:
 
 
 def one_line(reason: str, limit: int = MAX_REASON_CHARS) -> str:
-    """Reasons are printed to terminals: control characters escaped, length bounded."""
-    escaped = _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), reason)
-    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+    """A rejected row's reason as it is recorded and printed (mirror.text.one_line)."""
+    return text_one_line(reason, limit)
 
 
 def encode_any(item: Any) -> bytes:

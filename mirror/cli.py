@@ -28,6 +28,7 @@ from mirror.settings import (
     DEFAULT_UPSTREAM,
     Settings,
 )
+from mirror.text import printable
 from mirror.verify import MAX_PROBLEMS_SHOWN
 
 
@@ -451,9 +452,6 @@ def verify(directory: Path, url: str | None) -> None:
     click.echo(f"{what}: ok ({report.checked} checks)")
 
 
-def printable(text: str) -> str:
-    """Upstream text with control characters shown as escapes, never sent to a terminal raw."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 @cli.command()

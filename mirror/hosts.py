@@ -21,6 +21,7 @@ from mirror import __version__, paths, query, routes
 from mirror.errors import UsageError
 from mirror.plan import Cache, Entry, Kind
 from mirror.templating import render_template
+from mirror.text import json_as_html
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -279,17 +280,12 @@ class StaticProfile(Profile):
         """Plain file servers send index.html as text/html, so no upstream `<` may reach
         the page as markup: `<`, `>` and `&` only occur inside JSON strings, where their
         \\u escapes are the same JSON value."""
-        escaped = body.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
-        if b"\xe2\x80" in escaped or b"\xe2\x81" in escaped or b"\xd8\x9c" in escaped:
-            for char in _BIDI:  # shown as escapes: a page sent as text/html must not be reordered
-                escaped = escaped.replace(char.encode(), f"\\u{ord(char):04x}".encode())
-        return escaped
+        return json_as_html(body)
 
     def tree_entries(self, *, base_url: str) -> Iterator[Entry]:
         yield _host_file(".nojekyll", b"")
 
 
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _NO_QUERY = (
     "query strings are ignored: /v0.1/servers answers the latest version of every server in one page "
     "with no nextCursor, whatever limit, cursor or version=latest say",

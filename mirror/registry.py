@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from mirror import __url__, __version__, paths
 from mirror.errors import UpstreamError, UsageError
 from mirror.models import ServerListPage, Unparsed, json_depth
+from mirror.text import collapsed
 
 PAGE_LIMIT = 100
 USER_AGENT = f"mcp-mirror/{__version__} (+{__url__}; static mirror of the MCP Registry)"
@@ -110,7 +111,7 @@ def check_upstream_url(url: str) -> None:
         return
     if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
         return
-    raise UsageError(f"upstream {_one_line(url)} is not https",
+    raise UsageError(f"upstream {collapsed(url)} is not https",
                      hint="use an https:// --upstream; plain http is only allowed to 127.0.0.1, ::1 or localhost")
 
 
@@ -245,7 +246,7 @@ def iter_pages(client: httpx.Client, upstream: str, *, updated_since: str | None
             raise UpstreamError(f"upstream sent a nextCursor of {len(next_cursor)} characters: {page.url}",
                                 hint=f"cursors are at most {limits.max_cursor_length}; the crawl was not saved")
         if next_cursor in cursors:
-            raise UpstreamError(f"upstream repeated cursor {_one_line(next_cursor, 80)!r}: {page.url}",
+            raise UpstreamError(f"upstream repeated cursor {collapsed(next_cursor, 80)!r}: {page.url}",
                                 hint="the upstream paginates in a loop; the crawl was not saved")
         stale = stale + 1 if len(keys) == before else 0
         if stale >= limits.max_stale_pages:
@@ -487,7 +488,7 @@ def _check_status(url: str, response: httpx.Response) -> None:
         raise _Transient(f"upstream answered HTTP {status} for {url}", f"{why}; run again later",
                          retry_after=retry_after_seconds(response.headers.get("Retry-After")))
     if 300 <= status <= 399:
-        location = _one_line(response.headers.get("Location", "(no Location)"))
+        location = collapsed(response.headers.get("Location", "(no Location)"))
         raise UpstreamError(f"upstream answered HTTP {status} redirect to {location} for {url}",
                             hint="mcp-mirror does not follow redirects; pass the final https URL as --upstream")
     if status == 404:
@@ -520,7 +521,7 @@ def _read_body(url: str, response: httpx.Response, limits: CrawlLimits, budget: 
     elif encoding in ("gzip", "x-gzip"):
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
     else:
-        raise UpstreamError(f"upstream sent Content-Encoding {_one_line(encoding, 40)!r} for {url}",
+        raise UpstreamError(f"upstream sent Content-Encoding {collapsed(encoding, 40)!r} for {url}",
                             hint="mcp-mirror asks for gzip or nothing; the upstream ignored that")
     body = bytearray()
     for raw in response.iter_raw():
@@ -584,7 +585,7 @@ def _parse_json(url: str, body: bytearray, limits: CrawlLimits, *, by_item: bool
             # The parse failed at the very end: the body was cut, not wrong. Worth another try.
             raise _Transient(f"upstream sent a truncated JSON body for {url}",
                              "the upstream or the network dropped the connection; run again later") from exc
-        raise UpstreamError(f"upstream answered non-JSON for {url}: {_one_line(str(exc))}",
+        raise UpstreamError(f"upstream answered non-JSON for {url}: {collapsed(str(exc))}",
                             hint="is --upstream a v0.1 registry base URL?") from exc
     # orjson itself refuses more than 1024 levels; only a tighter bound needs the walk
     if limits.max_depth < _ORJSON_DEPTH and json_depth(data, limits.max_depth) > limits.max_depth:
@@ -609,8 +610,8 @@ def _parse_page(url: str, body: bytearray, limits: CrawlLimits) -> Page:
         page = ServerListPage.model_validate(data)
     except ValidationError as exc:
         problem = exc.errors()[0]
-        where = _one_line(".".join(str(part) for part in problem["loc"]), 80)
-        raise UpstreamError(f"upstream page is malformed at {where}: {_one_line(problem['msg'])}: {url}",
+        where = collapsed(".".join(str(part) for part in problem["loc"]), 80)
+        raise UpstreamError(f"upstream page is malformed at {where}: {collapsed(problem['msg'])}: {url}",
                             hint="the upstream does not speak the v0.1 list format") from exc
     cursor = page.metadata.nextCursor
     return Page(url=url, items=page.servers, next_cursor=cursor or None)
@@ -762,10 +763,6 @@ def _too_deep(url: str, limits: CrawlLimits) -> UpstreamError:
 
 
 def _describe(exc: Exception) -> str:
-    return _one_line(str(exc)) or type(exc).__name__
+    return collapsed(str(exc)) or type(exc).__name__
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    """Upstream-controlled text in a message: whitespace collapsed, length capped."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -31,6 +31,7 @@ import orjson
 from mirror import hosts, paths, routes
 from mirror.errors import RenderError
 from mirror.query import ListQuery, RowIndex, list_document
+from mirror.text import log_safe
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,6 @@ LINGER_SECONDS = 2.0  # after the last answer, how long to drain what the client
 _READ_SIZE = 64 * 1024
 _IDLE_GRACE = 1.0  # a connection idle for less is likely about to send a request: not reclaimed
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]|%(?![0-9A-Fa-f]{2})")  # what nginx and Go refuse in a path
-_UNPRINTABLE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")  # all but printable ASCII; backslash too
 
 
 class MirrorHandler(BaseHTTPRequestHandler):
@@ -344,7 +344,7 @@ class MirrorServer:
         """One line on stderr. Clients choose much of it, so everything but printable ASCII is
         backslash-escaped: no escape sequence, bell or bidi control reaches a terminal."""
         if not self.quiet:
-            sys.stderr.write(f"{host} - {_UNPRINTABLE.sub(_escape, message)}\n")
+            sys.stderr.write(f"{host} - {log_safe(message)}\n")
 
     async def _serve(self) -> None:
         self.socket.setblocking(False)
@@ -549,5 +549,3 @@ def _problem_response(status: HTTPStatus, detail: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _escape(match: re.Match[str]) -> str:
-    return match[0].encode("unicode_escape").decode("ascii")

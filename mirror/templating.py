@@ -11,6 +11,7 @@ import jinja2
 
 from mirror import paths
 from mirror.errors import RenderError
+from mirror.text import clip, inert
 
 
 def templates_dir() -> Path:
@@ -38,23 +39,6 @@ def environment(autoescape: bool) -> jinja2.Environment:
     env.filters["inert"] = inert
     env.filters["clip"] = clip
     return env
-
-
-# Control characters and bidi overrides/isolates: shown as escapes so upstream text cannot
-# reorder or hide what a page says (UTR #36) or reach a terminal raw.
-_INERT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def inert(text: object) -> str:
-    """`text` with every control and bidi character shown as a visible \\uXXXX escape."""
-    return _INERT.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
-
-
-def clip(text: object, bound: int) -> str:
-    """`text` cut to `bound` characters (an ellipsis says so), then made inert: a bound for
-    display, so a megabyte string makes no megabyte page."""
-    value = str(text)
-    return inert(value[:bound] + "…" if len(value) > bound else value)
 
 
 def render_template(name: str, **context: Any) -> str:

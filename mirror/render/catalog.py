@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache, partial
 from itertools import groupby
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 import orjson
@@ -31,7 +31,8 @@ from mirror.hosts import ATOM, CSS, HTML, JAVASCRIPT, JSON, PAGE_CSP
 from mirror.models import OFFICIAL, DatedChange, Row, is_visible, latest_row
 from mirror.plan import Cache, Entry, Kind, digest
 from mirror.render.api import PACKAGE_TYPES, ServerSummary
-from mirror.templating import clip, inert, render_template, templates_dir
+from mirror.templating import render_template, templates_dir
+from mirror.text import clip, inert, safe_url
 
 LIST_PAGE = 50  # servers a list page shows
 NAMESPACE_PAGE = 500
@@ -61,22 +62,9 @@ CHANGE_LABELS = {
 }
 _NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
 # -- untrusted values ------------------------------------------------------------
-
-
-def safe_url(value: Any, *, schemes: Sequence[str] = ("https", "http")) -> str | None:
-    """`value` if it is a URL a page may link: one of `schemes`, a host, no whitespace,
-    control or bidi character anywhere (a browser strips some, so none is let through)."""
-    if not isinstance(value, str) or not value or len(value) > URL_CHARS or _UNSAFE_IN_URL.search(value):
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return value if parts.scheme.lower() in schemes and parts.netloc else None
 
 
 def text(value: Any, bound: int = FIELD_CHARS) -> str:
