@@ -499,8 +499,9 @@ def export(db: Path, fmt: str, changes: bool, snapshot_id: int | None, output: P
         notes = made.output.grouped_notes()
         warn(notes[:MAX_PROBLEMS_SHOWN])
         if len(notes) > MAX_PROBLEMS_SHOWN:
-            warn([f"... and {len(notes) - MAX_PROBLEMS_SHOWN} more: `mcp-mirror policy explain NAME` shows "
-                  "one server's entries"])
+            more = f"... and {len(notes) - MAX_PROBLEMS_SHOWN} more"
+            explain = ": `mcp-mirror policy explain NAME` shows one server's entries"
+            warn([more if fmt == "toolhive" else more + explain])
         return
     if policy is not None or local is not None:
         raise UsageError(f"--policy and --local curate the governance formats, not --format {fmt}",
