@@ -41,7 +41,9 @@ MIRRORED = ["{{VERSION}}", "1.0.1\u00ba", "1.0 beta", "v2 (rc)", "v17.1.7-3", "2
             "1.0.0-RC1", "1.0.0-rc1", "LATEST", ".hidden", ".mcp-mirror", "_x", "1.0.", "con", "index.JSON",
             "1?x", "100%", "1%2F", "a\\b", "1.0\u202e-rtl\u200f", "\U0001f680-1.0.0", "%" * 255, "#" * 255, "?" * 255,
             "\\" * 255, '"' * 255, "'" * 255, "+" * 255, (SCRIPT * 6)[:255], "1+ " * 85,
-            ("%#?\\\"'<script>&amp; " * 20)[:255]]
+            ("%#?\\\"'<script>&amp; " * 20)[:255],
+            # from public dumps of the registry's list (README, Real rows)
+            "mcp", "1.0.17.6", "v17.6.0-1", "1.0.0rc3", "2025.11.17.0708"]
 DELETED = {"1.0 beta", "?" * 255, "%" * 255, "+" * 255, "1.0.0-rc1"}
 LATEST = "v17.1.7-3"
 REJECTED = {  # version: a fragment of its reason
