@@ -2,7 +2,7 @@
 
 `Site.entries` composes the producers in write order: the v0.1 API documents and the
 Server Cards minted beside them (`render.api`, `render.cards`), the host's own files
-(`hosts`), the HTML catalog (`render.catalog`: assets, server pages, what changed, lists),
+(`hosts`), the allowlists (`render.governance`), the HTML catalog (`render.catalog`: assets, server pages, what changed, lists),
 the ARD catalogs (`render.ard`), then the state document, which the publisher seals with
 the manifest's digest. Same snapshot, same entries, same bytes.
 """
@@ -27,7 +27,7 @@ from mirror.render.feeds import DeltaSource, FeedProducer
 
 # Bumped whenever the same rows would render to different bytes, so a publisher never
 # trusts an entry's `source` from an older renderer.
-FORMAT = 4
+FORMAT = 5
 
 RowSource = Callable[[], Iterable[Row]]
 ChangeSource = Callable[[], Iterable[DatedChange]]  # newest first, at most catalog.CHANGES_SHOWN
