@@ -160,6 +160,13 @@ def test_the_catalog_lists_exactly_what_the_policy_admits():
          f"{BASE}/cards/io.github.acme/tools/1.0.0/server-card.json")]
 
 
+def test_a_policy_that_admits_nothing_gives_a_valid_empty_catalog():
+    rows = sorted(ROWS, key=lambda r: r.key)
+    document = orjson.loads(catalog(list(curate(rows, load('include = ["no.such/server"]\n')))))
+    assert document["entries"] == [] and document["host"]["trustManifest"] == IDENTITY
+    assert_catalog(document)
+
+
 def test_on_a_plain_file_server_no_markup_reaches_the_catalog():
     body = catalog(ROWS, host="static")
     assert b"<" not in body and "\u202e".encode() not in body
