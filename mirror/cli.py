@@ -520,23 +520,31 @@ def export(db: Path, fmt: str, changes: bool, snapshot_id: int | None, output: P
 
 
 @cli.command("host-config")
-@click.argument("profile", type=click.Choice(list(hosts.PROFILES)))
-@site_options
+@click.argument("profile", required=False, type=click.Choice(list(hosts.PROFILES)))
+@click.option("--out", envvar="MCP_MIRROR_OUT", default=DEFAULT_OUT, show_default=True, type=click.Path(path_type=Path),
+              help="The rendered tree to configure (env MCP_MIRROR_OUT); its profile and base URL are used.")
+@click.option("--base-url", envvar="MCP_MIRROR_BASE_URL",
+              help="Public URL the site is served at: only for a tree not rendered yet (default: the tree's).")
 @click.option("--sidecar", metavar="HOST:PORT", default=hosts.DEFAULT_SIDECAR, show_default=True,
               envvar="MCP_MIRROR_SIDECAR",
               help="Where `mcp-mirror serve` answers the queries no file holds (search, updated_since, "
                    "exact versions), for hosts that proxy them (caddy); `none` leaves them a 400.")
-def host_config(profile: str, out: Path, base_url: str, sidecar: str) -> None:
-    """Print the server-side configuration for a host profile.
+def host_config(profile: str | None, out: Path, base_url: str | None, sidecar: str) -> None:
+    """Print the server-side configuration for the tree at --out (or for PROFILE).
+
+    The tree's state document says which profile and base URL it was rendered for; a PROFILE
+    or --base-url that disagrees is refused (render again instead). Before the first render,
+    give PROFILE (and --base-url).
 
     nginx: directives for inside a server {} block (root set to OUT's absolute path);
     caddy: a site block; s3: the CloudFront Function and the distribution settings;
     netlify, cloudflare-pages, static: everything lives in the tree, so this explains it.
 
-    Example: mcp-mirror host-config nginx --out /srv/mcp --base-url https://example.org/mcp
+    Example: mcp-mirror host-config --out /srv/mcp
     """
     settings = make_settings(out=out, base_url=base_url)
-    click.echo(hosts.host_config(profile, out=settings.out, base_url=settings.base_url,
+    profile, base_url = pipeline.configured_for(settings.out, profile=profile, base_url=base_url)
+    click.echo(hosts.host_config(profile, out=settings.out, base_url=base_url,
                                  sidecar=None if sidecar == "none" else sidecar), nl=False)
 
 

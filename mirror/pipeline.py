@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
-from mirror import governance, hosts, policy, registry, sync
+from mirror import governance, hosts, paths, policy, registry, sync
 from mirror.curation import Curator
 from mirror.diff import KINDS, diff_rows
 from mirror.errors import RenderError, UsageError
 from mirror.models import Change, Rejected, Row, Snapshot
 from mirror.publish import LocalTarget, Progress, PublishResult, publish, write_atomically
 from mirror.render.api import Skipped
-from mirror.settings import Settings
+from mirror.settings import DEFAULT_BASE_URL, Settings
 from mirror.store import open_store
 from mirror.sync import CrawlResult
 from mirror.verify import Report, verify_tree, verify_url
@@ -85,6 +86,31 @@ def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = 
             rejected_keys = {(r.name, r.version) for r in store.load_rejected(new.id)}
             changes = diff_rows(old_rows, store.load_rows(new.id), still_upstream=rejected_keys)
         return DiffResult(old=old, new=new, changes=changes, rejected=store.load_rejected(new.id))
+
+
+def configured_for(out: Path, *, profile: str | None, base_url: str | None) -> tuple[str, str]:
+    """The profile and base URL a host's configuration is for: the tree's own, from its state
+    document, when `out` holds a rendered tree (arguments that disagree are refused: a config
+    for another profile or URL would serve the tree wrongly); else the arguments."""
+    state = next((out / paths.state_file(index) for index in (paths.DEFAULT_VIEW, "index.html")
+                  if (out / paths.state_file(index)).is_file()), None)
+    if state is None:
+        if profile is None:
+            raise UsageError(f"{out} holds no rendered tree, so its profile is not known",
+                             hint="give the PROFILE, or render first")
+        return profile, base_url or DEFAULT_BASE_URL
+    try:
+        record = orjson.loads(state.read_bytes())
+        rendered, tree_url = hosts.Capabilities.from_json(record.get("host")).profile, record["baseUrl"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise RenderError(f"{state} is not a mirror state document", hint="render the site again") from exc
+    if profile is not None and profile != rendered:
+        raise UsageError(f"{out} was rendered for the {rendered} profile, not {profile}",
+                         hint=f"drop the argument, or render again with --profile {profile}")
+    if base_url is not None and base_url.rstrip("/") != str(tree_url).rstrip("/"):
+        raise UsageError(f"{out} was rendered for {tree_url}, not {base_url}",
+                         hint="drop --base-url, or render again with it")
+    return rendered, str(tree_url)
 
 
 def check_output(settings: Settings) -> hosts.Profile:

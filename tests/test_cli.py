@@ -173,6 +173,21 @@ def test_host_config_prints_each_profile(tmp_path):
     assert unquotable.exit_code == 2 and "cannot quote" in unquotable.output
 
 
+def test_host_config_reads_the_trees_own_profile_and_base_url(built):
+    out = built.out.parent / "caddy-tree"
+    assert invoke("render", "--db", built.db, "--out", out, "--profile", "caddy",
+                  "--base-url", "https://mcp.example.org/reg").exit_code == 0
+    own = invoke("host-config", "--out", out)
+    assert own.exit_code == 0 and "https://mcp.example.org {" in own.output.splitlines()
+    assert invoke("host-config", "caddy", "--out", out).output == own.output
+    other = invoke("host-config", "nginx", "--out", out)
+    assert other.exit_code == 2 and "rendered for the caddy profile, not nginx" in other.output
+    moved = invoke("host-config", "--out", out, "--base-url", "https://elsewhere.example")
+    assert moved.exit_code == 2 and "rendered for https://mcp.example.org/reg" in moved.output
+    unknown = invoke("host-config", "--out", built.out.parent / "nothing-here")
+    assert unknown.exit_code == 2 and "give the PROFILE" in unknown.output
+
+
 def test_render_for_a_host_profile_records_it(built):
     out = built.out.parent / "pages"
     assert invoke("render", "--db", built.db, "--out", out, "--profile", "static").exit_code == 0

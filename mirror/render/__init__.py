@@ -2,9 +2,10 @@
 
 `Site.entries` composes the producers in write order: the v0.1 API documents and the
 Server Cards minted beside them (`render.api`, `render.cards`), the host's own files
-(`hosts`), the allowlists (`render.governance`), the HTML catalog (`render.catalog`: assets, server pages, what changed, lists),
-the ARD catalogs (`render.ard`), then the state document, which the publisher seals with
-the manifest's digest. Same snapshot, same entries, same bytes.
+(`hosts`), the allowlists (`render.governance`), the HTML catalog (`render.catalog`:
+assets, server pages, what changed, lists), the ARD catalogs (`render.ard`), then the state
+document, which the publisher seals with the manifest's digest. Same snapshot, same entries,
+same bytes.
 """
 
 from __future__ import annotations
