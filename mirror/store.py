@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from mirror import latest
 from mirror.errors import SchemaTooNew, SnapshotNotFound, StoreError
 from mirror.models import Change, CrawlRun, DatedChange, Delta, Rejected, Row, Snapshot, content_hash, with_latest_flag
 
@@ -487,33 +488,29 @@ class SnapshotWriter:
         flagged = self.con.execute(
             "SELECT name, position, doc FROM incoming WHERE is_latest AND name IN (SELECT unnest($n)) "
             "ORDER BY name, position", {"n": names}).fetchall()
-        by_name: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
+        by_name: dict[str, list[int]] = {name: [] for name in names}
+        docs: dict[int, str] = {}
         for name, position, doc in flagged:
-            by_name[name].append((int(position), doc))
-        refetch = set(unsure) & set(names)
+            by_name[name].append(int(position))
+            docs[int(position)] = doc
+        if fresh_from is None:
+            settled = latest.settle(by_name, unsure=unsure,
+                                    returned=lambda position: position < CARRIED or position >= REFETCHED)
+        else:
+            settled = latest.settle(by_name, unsure=unsure, returned=lambda position: position >= fresh_from)
         flips: dict[str, list[Any]] = {"position": [], "doc": [], "hash": []}
-        for name, rows in by_name.items():
-            if fresh_from is None:
-                fetched = [r for r in rows if r[0] < CARRIED or r[0] >= REFETCHED]
-                carried = [r for r in rows if CARRIED <= r[0] < REFETCHED]
-            else:
-                fetched = [r for r in rows if r[0] >= fresh_from]
-                carried = [r for r in rows if r[0] < fresh_from]
-            if len(fetched) == 1:
-                for position, doc in carried:
-                    flipped = with_latest_flag(doc.encode(), False)
-                    flips["position"].append(position)
-                    flips["doc"].append(flipped.decode())
-                    flips["hash"].append(content_hash(flipped))
-            elif len(fetched) > 1 or len(carried) != 1:
-                refetch.add(name)
+        for position in settled.unflag:
+            flipped = with_latest_flag(docs[position].encode(), False)
+            flips["position"].append(position)
+            flips["doc"].append(flipped.decode())
+            flips["hash"].append(content_hash(flipped))
         if flips["position"]:
             self.con.execute("CREATE OR REPLACE TABLE flips (position BIGINT, doc VARCHAR, hash VARCHAR)")
             _insert_columns(self.con, "flips", flips)
             self.con.execute("UPDATE incoming SET is_latest = false, doc = f.doc, hash = f.hash FROM flips f "
                              "WHERE incoming.position = f.position")
             self.con.execute("DROP TABLE flips")
-        return sorted(refetch)
+        return list(settled.refetch)
 
     def discard(self, keys: Iterable[tuple[str, str]]) -> None:
         """Unstage the rows of these (name, version)s: a newer answer for them replaces them."""
