@@ -88,23 +88,33 @@ def allowlists(decided: Iterable[Decided]) -> allowlist.Allowlists:
     return allowlist.Allowlists.build(candidates(decided))
 
 
-def allowlist_outputs(made: allowlist.Allowlists) -> dict[str, Output]:
-    """The three allowlist files of one build, by format name."""
+def allowlist_outputs(made: allowlist.Allowlists, *, only: str | None = None) -> dict[str, Output]:
+    """The three allowlist files of one build, by format name (or just `only`). Each document
+    is made, serialised and dropped before the next: at 100,000 versions each is tens of MB
+    of small objects, so the three never coexist."""
+
     def notes(name: str) -> tuple[allowlist.Note, ...]:
         if name == "claude-managed-mcp":  # one entry a server: only why a server has none
             return tuple(note for note in made.notes if note.only == name)
         return tuple(note for note in made.notes if note.only in ("", name))
 
-    managed, vscode, claude = made.managed_settings(), made.vscode_settings(), made.claude_managed_mcp()
-    counts = f"{len(managed['allowedMcpServers'])} allow entries, {len(managed['deniedMcpServers'])} deny entries"
-    return {
-        "allowlist": Output(allowlist.dumps(managed), counts, notes("allowlist")),
-        "vscode-settings": Output(allowlist.dumps(vscode), f"{len(vscode['chat.mcp.allowedServers'])} allow "
-                                  f"entries, {len(vscode['chat.mcp.deniedServers'])} deny entries",
-                                  notes("vscode-settings")),
-        "claude-managed-mcp": Output(allowlist.dumps(claude), f"{len(claude['mcpServers'])} servers",
-                                     notes("claude-managed-mcp")),
+    def counts(document: dict[str, Any], allow: str, deny: str) -> str:
+        return f"{len(document[allow])} allow entries, {len(document[deny])} deny entries"
+
+    makers = {
+        "allowlist": lambda: (made.managed_settings(), ("allowedMcpServers", "deniedMcpServers")),
+        "vscode-settings": lambda: (made.vscode_settings(), ("chat.mcp.allowedServers", "chat.mcp.deniedServers")),
+        "claude-managed-mcp": lambda: (made.claude_managed_mcp(), None),
     }
+    outputs = {}
+    for name, maker in makers.items():
+        if only is not None and name != only:
+            continue
+        document, lists = maker()
+        summary = counts(document, *lists) if lists else f"{len(document['mcpServers'])} servers"
+        outputs[name] = Output(allowlist.dumps(document), summary, notes(name))
+        del document
+    return outputs
 
 
 def toolhive_output(decided: Iterable[Decided], *, last_updated: str, max_bytes: int | None) -> Output:
@@ -128,4 +138,4 @@ def make(name: str, decided: Callable[[], Iterable[Decided]], *, last_updated: s
          max_bytes: int | None = TOOLHIVE_MAX_BYTES) -> Output:
     if name == "toolhive":
         return toolhive_output(decided(), last_updated=last_updated, max_bytes=max_bytes)
-    return allowlist_outputs(allowlists(decided()))[name]
+    return allowlist_outputs(allowlists(decided()), only=name)[name]

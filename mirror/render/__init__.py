@@ -65,7 +65,9 @@ class Site:
         self.rows = rows
         self.changes = changes or (lambda: ())
         # every row with the policy's decision, excluded ones too: the allowlists' deny entries
+        self._curated = decided is not None
         self.decided = decided or (lambda: policy.decide_servers(self.rows(), policy.EVERYTHING))
+        self._fingerprint = fingerprint
         self.base_url = base_url
         self.profile = profile
         self.context = digest(__version__, str(FORMAT), profile.name, base_url)
@@ -97,7 +99,8 @@ class Site:
         yield from self._api.documents(self.rows())
         yield from api.probe_documents(self.content, profile=self.profile, base_url=self.base_url)
         yield from self.profile.tree_entries(base_url=self.base_url)
-        yield from governance.entries(self._decided, profile=self.profile)
+        yield from governance.entries(self._decided, profile=self.profile,
+                                      rows_digest=None if self._curated else self._fingerprint)
         yield from pages.assets()
         yield pages.not_found_page(self.state_summary())
         yield self._api.rows_index()

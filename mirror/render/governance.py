@@ -16,13 +16,18 @@ from mirror.plan import Entry, Kind, digest
 from mirror.policy import Decided
 
 
-def entries(decided: Callable[[], Iterable[Decided]], *, profile: Profile) -> Iterator[Entry]:
-    made = cache(lambda: governance.allowlist_outputs(governance.allowlists(decided())))
-    source = _source(decided())
+def entries(decided: Callable[[], Iterable[Decided]], *, profile: Profile,
+            rows_digest: str | None = None) -> Iterator[Entry]:
+    """`rows_digest`: the store's digest of every row (an uncurated site, where every row is
+    admitted), which makes the source without a pass over the rows."""
+    # the files' bytes only (not their notes), made once for the three entries
+    made = cache(lambda: {name: output.data for name, output in
+                          governance.allowlist_outputs(governance.allowlists(decided())).items()})
+    source = digest("rows", rows_digest) if rows_digest else _source(decided())
     for output in governance.FORMATS.values():
         if output.tree_path is not None:
             yield Entry(output.tree_path, Kind.DOCUMENT, JSON,
-                        lambda name=output.name: profile.document(made()[name].data),
+                        lambda name=output.name: profile.document(made()[name]),
                         source=digest(output.name, source))
 
 
