@@ -19,20 +19,13 @@ from conftest import free_port, serving
 from test_conformance import answer, nginx_serving
 
 from mirror import hosts, pipeline
-from mirror.fake_upstream import FakeUpstream
 from mirror.serve import MirrorServer, ServeLimits
-from mirror.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """One build for the tests that only read it."""
-    tmp = tmp_path_factory.mktemp("hardening")
-    with FakeUpstream() as upstream:
-        settings = Settings(upstream=upstream.url, db=tmp / "mirror.duckdb", out=tmp / "site",
-                            base_url="http://mirror.test")
-        pipeline.build(settings)
-    return settings.out
+def site(sample_tree) -> Path:
+    """The session's build, for the tests that only read it."""
+    return sample_tree().out
 
 
 def connect(server: MirrorServer) -> socket.socket:
