@@ -314,7 +314,7 @@ def _site_bytes(out):
 
 @pytest.mark.parametrize("fault", [
     status(500), status(503), huge(), huge(content_length=False), redirect(302, "https://elsewhere.example/"),
-    truncated(), deep(2000, in_metadata=True), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
+    truncated(), deep(2000, in_metadata=True), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3, wait=0.01),
 ], ids=["500s", "503s", "50MB", "50MB-unframed", "redirect", "truncated", "deep", "minting", "trickle"])
 def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp_path, fault):
     with ChaosUpstream(ENTRIES) as up:
@@ -323,8 +323,9 @@ def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp
         pipeline.build(settings)
         before = _site_bytes(settings.out)
         up.fault = fault
-        with pytest.raises(MirrorError) as caught:
-            pipeline.build(settings, sleep=lambda seconds: None)
+        clock = FakeClock()  # the crawl's deadline on it: a trickle's reads take its interval
+        with pytest.raises(MirrorError) as caught, ticking_client(clock, settings.timeout) as client:
+            pipeline.build(settings, client=client, sleep=lambda seconds: None, monotonic=clock)
     assert "\n" not in str(caught.value)
     assert _site_bytes(settings.out) == before
     with open_store(settings.db, create=False) as store:
@@ -339,9 +340,10 @@ def test_a_trickled_build_fails_at_the_response_deadline_leaving_everything_as_i
         pipeline.build(settings)
         before = _site_bytes(settings.out)
         asked = len(up.requests)
-        up.fault = trickle(interval=0.1)
-        with pytest.raises(MirrorError) as caught:
-            pipeline.build(settings, sleep=lambda seconds: None)
+        up.fault = trickle(interval=0.1, wait=0.01)
+        clock = FakeClock()
+        with pytest.raises(MirrorError) as caught, ticking_client(clock, settings.timeout) as client:
+            pipeline.build(settings, client=client, sleep=lambda seconds: None, monotonic=clock)
         trickled = up.requests[asked:]
     message = str(caught.value)
     assert "\n" not in message and message.startswith("upstream took more than 0.4 s to send one response: ")
