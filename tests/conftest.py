@@ -49,7 +49,6 @@ MODULE_MARKS: dict[str, tuple[str, ...]] = {
     "test_vscode_gallery": ("node",),
 }
 TEST_MARKS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("test_admission", "test_a_crawl_of_a_hostile_upstream_keeps_every_row_admitted_or_rejected"): ("slow",),
     ("test_ard", "test_the_cloudfront_function_serves_discovery_paths_without_a_redirect"): ("node",),
     ("test_cli", "test_a_killed_crawl_leaves_the_previous_snapshot_and_site"): ("kill",),
     ("test_cloudfront", "test_the_cloudfront_function_routes_like_serve"): ("node",),
