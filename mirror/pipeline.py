@@ -63,14 +63,17 @@ class BuildResult:
 
 def crawl(settings: Settings, *, full: bool = False, client: httpx.Client | None = None,
           progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], datetime] | None = None) -> CrawlResult:
+          clock: Callable[[], datetime] | None = None,
+          monotonic: Callable[[], float] = time.monotonic) -> CrawlResult:
     """Fetch the upstream into a new snapshot, in one transaction: every row (full), or the
     rows updated since the last watermark merged into the previous snapshot (incremental,
     the default once a full snapshot exists; see sync.plan_crawl). Pages are validated and
-    staged in the database as they arrive, so memory stays flat."""
+    staged in the database as they arrive, so memory stays flat. `clock` dates the snapshot;
+    `monotonic` and `sleep` time the crawl's deadlines and pace (registry.Budget)."""
     with open_store(settings.db) as store, contextlib.ExitStack() as owned:
         http = client or owned.enter_context(registry.make_client(settings.timeout))
-        return sync.crawl(store, http, settings, full=full, progress=progress, sleep=sleep, clock=clock)
+        return sync.crawl(store, http, settings, full=full, progress=progress, sleep=sleep, clock=clock,
+                          monotonic=monotonic)
 
 
 def diff(settings: Settings, *, from_id: int | None = None, to_id: int | None = None) -> DiffResult:
@@ -249,12 +252,14 @@ def verify(out: Path, *, against: str | None = None) -> Report:
 
 def build(settings: Settings, *, full: bool = False, client: httpx.Client | None = None,
           progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], datetime] | None = None) -> BuildResult:
+          clock: Callable[[], datetime] | None = None,
+          monotonic: Callable[[], float] = time.monotonic) -> BuildResult:
     """Crawl, diff and render; the summary is what `build` prints."""
     began = time.monotonic()
     profile = check_output(settings)  # fail before the crawl, not after it
     Curator.from_settings(settings)  # a bad policy or local file, too
-    crawled = crawl(settings, full=full, client=client, progress=progress, sleep=sleep, clock=clock)
+    crawled = crawl(settings, full=full, client=client, progress=progress, sleep=sleep, clock=clock,
+                    monotonic=monotonic)
     rendered = render(settings, snapshot_id=crawled.snapshot.id, progress=progress, profile=profile)
     seconds = time.monotonic() - began
     summary = {

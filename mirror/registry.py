@@ -275,20 +275,25 @@ def _key(item: Any) -> tuple[str, Any]:
 @dataclass
 class Budget:
     """The crawl's clock and meter: what is left of the deadline, the pages and requests it has
-    bought, and the pace (`limits.rate`) its requests go out at."""
+    bought, and the pace (`limits.rate`) its requests go out at.
+
+    `clock` (seconds, monotonic) and `sleep` are the only ways it reads or spends time, so a
+    test can run the deadline, the response deadline and the pace on a fake clock."""
 
     limits: CrawlLimits
     ends_at: float
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
     pages: int = 0
     requests: int = 0
     _tokens: float = 0.0
     _stamp: float = 0.0
 
     @classmethod
-    def start(cls, limits: CrawlLimits, sleep: Callable[[float], None] = time.sleep) -> Budget:
-        now = time.monotonic()
-        return cls(limits, now + limits.deadline, sleep, _tokens=float(limits.burst), _stamp=now)
+    def start(cls, limits: CrawlLimits, sleep: Callable[[float], None] = time.sleep,
+              clock: Callable[[], float] = time.monotonic) -> Budget:
+        now = clock()
+        return cls(limits, now + limits.deadline, sleep, clock, _tokens=float(limits.burst), _stamp=now)
 
     def pace(self, url: str) -> None:
         """Wait, if need be, so requests go out at no more than `limits.rate` a minute."""
@@ -297,7 +302,7 @@ class Budget:
         if not rate:
             return
         interval = 60.0 / rate
-        now = time.monotonic()
+        now = self.clock()
         self._tokens = min(float(self.limits.burst), self._tokens + (now - self._stamp) / interval)
         self._stamp = now
         if self._tokens < 1.0:
@@ -307,11 +312,11 @@ class Budget:
                                     f"pages keeping to {rate:g} requests a minute: {url}",
                                     hint="raise --rate or --deadline")
             self.sleep(wait)
-            self._tokens, self._stamp = 1.0, time.monotonic()
+            self._tokens, self._stamp = 1.0, self.clock()
         self._tokens -= 1.0
 
     def remaining(self) -> float:
-        return self.ends_at - time.monotonic()
+        return self.ends_at - self.clock()
 
     def check(self, url: str) -> None:
         if self.remaining() <= 0:
@@ -394,7 +399,8 @@ def _attempt(client: httpx.Client, url: str, limits: CrawlLimits, budget: Budget
     for hop in range(2):  # at most one redirect, and only to the same path with a trailing slash
         budget.check(url)
         budget.pace(url)
-        clock = _ResponseClock(time.monotonic() + limits.response_deadline, limits.response_deadline, url)
+        clock = _ResponseClock(budget.clock() + limits.response_deadline, limits.response_deadline, url,
+                               budget.clock)
         try:
             # Ask for gzip only: it is the one encoding decoded here, under the byte cap.
             with client.stream("GET", target, headers={"Accept-Encoding": "gzip"},
@@ -438,9 +444,10 @@ class _ResponseClock:
     ends_at: float
     seconds: float
     url: str
+    clock: Callable[[], float] = time.monotonic  # the crawl's (Budget.clock)
 
     def check(self) -> None:
-        if time.monotonic() > self.ends_at:
+        if self.clock() > self.ends_at:
             raise _Transient(f"upstream took more than {self.seconds:g} s to send one response: {self.url}",
                              "the upstream is trickling or too slow; run again later or raise --response-deadline")
 

@@ -131,8 +131,10 @@ class _IgnoredSince(Exception):
 
 def crawl(store: Store, http: httpx.Client, settings: Settings, *, full: bool = False,
           progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], datetime] | None = None) -> CrawlResult:
-    """Plan and run one crawl into a new snapshot of `store`; a failed one is recorded as such."""
+          clock: Callable[[], datetime] | None = None,
+          monotonic: Callable[[], float] = time.monotonic) -> CrawlResult:
+    """Plan and run one crawl into a new snapshot of `store`; a failed one is recorded as such.
+    `clock` dates it; `monotonic` and `sleep` time its deadlines and pace (registry.Budget)."""
     clock = clock or (lambda: datetime.now(UTC))
     began = clock()
     started = iso_time(began)
@@ -141,7 +143,7 @@ def crawl(store: Store, http: httpx.Client, settings: Settings, *, full: bool = 
                       full_every=settings.full_every)
     limits = registry.CrawlLimits(deadline=settings.deadline, response_deadline=settings.response_deadline,
                                   rate=settings.rate)
-    budget = registry.Budget.start(limits, sleep)
+    budget = registry.Budget.start(limits, sleep, monotonic)
 
     def run(done: CrawlPlan, source: int | None = None) -> CrawlRun:
         return CrawlRun(started, iso_time(clock()), settings.upstream, mode=done.mode, requests=budget.requests,

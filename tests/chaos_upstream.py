@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
+from fakeclock import INTERVAL_HEADER
 
 from mirror.fake_upstream import FakeRegistry, TrackingServer
 
@@ -100,14 +101,19 @@ def redirect(code: int, location: str) -> Fault:
     return status(code, b"moved", {"Location": location})
 
 
-def trickle(interval: float = 0.5, size: int = 100_000) -> Fault:
-    """A 200 that sends one byte every `interval` seconds: never idle long enough to time out."""
+def trickle(interval: float = 0.5, size: int = 100_000, *, wait: float | None = None) -> Fault:
+    """A 200 that sends one byte every `interval` seconds: never idle long enough to time out.
+
+    The answer names its interval (X-Chaos-Interval), so that a crawl on a fake clock
+    (tests/fakeclock.py) can take each read as that long; `wait` is then the real pause
+    between bytes, shorter than the interval it stands for."""
 
     def fault(exchange: Exchange) -> None:
-        exchange.head(200, {"Content-Type": "application/json", "Content-Length": str(size)})
+        exchange.head(200, {"Content-Type": "application/json", "Content-Length": str(size),
+                            INTERVAL_HEADER: str(interval)})
         for _ in range(size):
             exchange.write(b" ")
-            if exchange.chaos.stopping.wait(interval):
+            if exchange.chaos.stopping.wait(interval if wait is None else wait):
                 break
 
     return fault

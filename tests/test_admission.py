@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from factories import item
+from fakeclock import FakeClock
 from hostile import HostileCase, hostile_corpus, nested, servable
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,9 +214,10 @@ def _assert_nothing_outside(tmp_path: Path, out: Path) -> None:
 
 
 def test_a_crawl_of_a_hostile_upstream_keeps_every_row_admitted_or_rejected(tmp_path):
+    clock = FakeClock()  # a hundred pages at --rate's default 120 a minute: the pace's waits pass on it
     with _serve(CORPUS) as upstream:
         settings = _settings(tmp_path, upstream)
-        result = pipeline.crawl(settings)
+        result = pipeline.crawl(settings, sleep=clock.sleep, monotonic=clock)
     assert (result.snapshot.rows, result.snapshot.rejected) == (
         sum(c.expect == "admitted" for c in CORPUS), sum(c.expect == "rejected" for c in CORPUS))
     _assert_store_matches(settings, result.snapshot.id, CORPUS)

@@ -32,10 +32,9 @@ from clients import copilot_lookup, crawl, rows, vscode_gallery, vscode_lookup
 from conftest import free_port, serving
 from openapi import errors
 
-from mirror import hosts, paths, pipeline
+from mirror import hosts, paths
 from mirror.fake_upstream import FakeUpstream, load_sample
 from mirror.models import OFFICIAL
-from mirror.settings import Settings
 
 # Only the path of a base URL matters for routing, so the port need not be known yet.
 BASES = {"root": "http://127.0.0.1:8000", "prefix": "http://127.0.0.1:8000/some/prefix"}
@@ -90,16 +89,9 @@ class Host:
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory) -> dict[str, Path]:
-    """The sample crawled once, rendered once per base URL."""
-    tmp = tmp_path_factory.mktemp("sites")
-    out = {}
-    with FakeUpstream() as upstream:
-        for base, url in BASES.items():
-            settings = Settings(upstream=upstream.url, db=tmp / f"{base}.duckdb", out=tmp / base, base_url=url)
-            pipeline.build(settings)
-            out[base] = settings.out
-    return out
+def sites(sample_tree) -> dict[str, Path]:
+    """The sample rendered once per base URL (the session's trees: served, never changed)."""
+    return {base: sample_tree("nginx", url).out for base, url in BASES.items()}
 
 
 @contextmanager
@@ -511,13 +503,11 @@ def raw_status(origin: str, target: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def static_host(tmp_path_factory) -> Iterator[str]:
+def static_host(sample_tree, tmp_path_factory) -> Iterator[str]:
     """`render --host static` published under /repo/ of a plain file server (as a GitHub
     Pages project site is): no rewrites, no headers, directories redirect to a slash."""
     docroot = tmp_path_factory.mktemp("static")
-    with FakeUpstream() as upstream:
-        pipeline.build(Settings(upstream=upstream.url, db=docroot / "m.duckdb", out=docroot / "repo",
-                                base_url="https://owner.github.io/repo", profile="static"))
+    (docroot / "repo").symlink_to(sample_tree("static", "https://owner.github.io/repo").out.resolve())
     handler = functools.partial(QuietFileHandler, directory=str(docroot))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

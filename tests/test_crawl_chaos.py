@@ -5,7 +5,6 @@ message is one line, with time and memory bounded by CrawlLimits.
 """
 
 import os
-import time
 import tracemalloc
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +30,7 @@ from chaos_upstream import (
     truncated,
 )
 from factories import item
+from fakeclock import FakeClock, ticking_client
 
 from mirror import pipeline, registry
 from mirror.errors import MirrorError, UpstreamError
@@ -43,16 +43,18 @@ ENTRIES = [item("io.github.chaos/s", f"1.0.{i:03d}") for i in range(150)]
 KEYS = [("io.github.chaos/s", f"1.0.{i:03d}") for i in range(150)]
 
 
-def crawl(up, limits=registry.DEFAULT_LIMITS, sleeps=None):
-    with registry.make_client(timeout=5) as client:
-        pages = list(registry.iter_pages(client, up.url, limits=limits,
-                                         sleep=(sleeps if sleeps is not None else []).append))
+def crawl(up, limits=registry.DEFAULT_LIMITS, sleeps=None, clock=None):
+    """The crawl's keys; on `clock` (a FakeClock) when given, whose reads of a trickle take its interval."""
+    sleep = (sleeps if sleeps is not None else []).append
+    with registry.make_client(timeout=5) if clock is None else ticking_client(clock) as client:
+        budget = None if clock is None else registry.Budget.start(limits, sleep, clock)
+        pages = list(registry.iter_pages(client, up.url, limits=limits, sleep=sleep, budget=budget))
     return [(entry["server"]["name"], entry["server"]["version"]) for page in pages for entry in page.items]
 
 
-def crawl_fails(up, limits=registry.DEFAULT_LIMITS, sleeps=None) -> str:
+def crawl_fails(up, limits=registry.DEFAULT_LIMITS, sleeps=None, clock=None) -> str:
     with pytest.raises(UpstreamError) as caught:
-        crawl(up, limits, sleeps)
+        crawl(up, limits, sleeps, clock)
     message = str(caught.value)
     assert "\n" not in message and "(" in message  # one line, with a hint
     return message
@@ -136,36 +138,38 @@ def test_a_timeout_is_retried(up):
 
 def test_a_trickled_body_stops_at_the_deadline(up):
     up.faults = [honest]
-    up.fault = trickle(interval=0.5)
-    started = time.monotonic()
-    message = crawl_fails(up, CrawlLimits(deadline=1.5))
-    assert 1.4 < time.monotonic() - started < 2.5
+    up.fault = trickle(interval=0.5, wait=0.01)
+    clock = FakeClock()
+    began = clock()
+    message = crawl_fails(up, CrawlLimits(deadline=1.5), clock=clock)
     assert message.startswith("crawl passed its 1.5 s deadline after 1 pages: ")
+    assert clock() - began == 1.5  # the read that reached the deadline was the last
 
 
 def test_a_trickled_response_is_cut_at_the_response_deadline_and_retried(up):
-    up.faults = [honest, trickle(interval=0.1)]  # the second page trickles once, then is honest
+    up.faults = [honest, trickle(interval=0.1, wait=0.01)]  # the second page trickles once, then is honest
     sleeps = []
-    assert crawl(up, CrawlLimits(response_deadline=0.5), sleeps) == KEYS
+    assert crawl(up, CrawlLimits(response_deadline=0.5), sleeps, FakeClock()) == KEYS
     assert len(sleeps) == 1 and len(up.requests) == 3
     assert up.requests[1] == up.requests[2]  # the same page asked again
 
 
 def test_a_trickle_that_outlasts_the_retries_fails_in_one_line(up):
     up.faults = [honest]
-    up.fault = trickle(interval=0.1)
+    up.fault = trickle(interval=0.1, wait=0.01)
     sleeps = []
-    message = crawl_fails(up, CrawlLimits(response_deadline=0.4), sleeps)
+    message = crawl_fails(up, CrawlLimits(response_deadline=0.4), sleeps, FakeClock())
     assert message.startswith("upstream took more than 0.4 s to send one response: ")
     assert "raise --response-deadline" in message and "gave up after 4 attempts" in message
     assert len(up.requests) == 5 and len(set(up.requests[1:])) == 1 and len(sleeps) == 3
 
 
 def test_a_stalled_body_stops_at_the_deadline(up):
+    """A real socket's wait: the read timeout is clamped to the deadline (see
+    tests/test_registry.py for the clamp on a fake clock), so the stall ends in the deadline's
+    error, not the 5 s timeout's, and the stall's 30 s are never waited."""
     up.fault = stall()
-    started = time.monotonic()
     message = crawl_fails(up, CrawlLimits(deadline=1.0))
-    assert time.monotonic() - started < 2.0
     assert message.startswith("crawl passed its 1 s deadline after 0 pages: ")
 
 
@@ -310,7 +314,7 @@ def _site_bytes(out):
 
 @pytest.mark.parametrize("fault", [
     status(500), status(503), huge(), huge(content_length=False), redirect(302, "https://elsewhere.example/"),
-    truncated(), deep(2000, in_metadata=True), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3),
+    truncated(), deep(2000, in_metadata=True), minting(lambda n: ENTRIES[:5]), trickle(interval=0.3, wait=0.01),
 ], ids=["500s", "503s", "50MB", "50MB-unframed", "redirect", "truncated", "deep", "minting", "trickle"])
 def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp_path, fault):
     with ChaosUpstream(ENTRIES) as up:
@@ -319,10 +323,9 @@ def test_a_failed_build_leaves_the_previous_snapshot_and_site_byte_identical(tmp
         pipeline.build(settings)
         before = _site_bytes(settings.out)
         up.fault = fault
-        began = time.monotonic()
-        with pytest.raises(MirrorError) as caught:
-            pipeline.build(settings, sleep=lambda seconds: None)
-        assert time.monotonic() - began < 10
+        clock = FakeClock()  # the crawl's deadline on it: a trickle's reads take its interval
+        with pytest.raises(MirrorError) as caught, ticking_client(clock, settings.timeout) as client:
+            pipeline.build(settings, client=client, sleep=lambda seconds: None, monotonic=clock)
     assert "\n" not in str(caught.value)
     assert _site_bytes(settings.out) == before
     with open_store(settings.db, create=False) as store:
@@ -337,9 +340,10 @@ def test_a_trickled_build_fails_at_the_response_deadline_leaving_everything_as_i
         pipeline.build(settings)
         before = _site_bytes(settings.out)
         asked = len(up.requests)
-        up.fault = trickle(interval=0.1)
-        with pytest.raises(MirrorError) as caught:
-            pipeline.build(settings, sleep=lambda seconds: None)
+        up.fault = trickle(interval=0.1, wait=0.01)
+        clock = FakeClock()
+        with pytest.raises(MirrorError) as caught, ticking_client(clock, settings.timeout) as client:
+            pipeline.build(settings, client=client, sleep=lambda seconds: None, monotonic=clock)
         trickled = up.requests[asked:]
     message = str(caught.value)
     assert "\n" not in message and message.startswith("upstream took more than 0.4 s to send one response: ")

@@ -1,7 +1,6 @@
 """The crawler against the fixture upstream over real HTTP (the hostile upstream: test_crawl_chaos.py)."""
 
 import json
-import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,6 +8,7 @@ import httpx
 import orjson
 import pytest
 from factories import item
+from fakeclock import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,20 +129,48 @@ def test_requests_keep_to_the_rate_after_a_burst():
         pages = [p for p in registry.iter_pages(client, upstream.url, budget=budget)]
         assert len(upstream.registry.requests) == 1
     assert len(pages) == 1 and budget.requests == 1 and sleeps == []  # inside the burst: no wait
-    def sleep(seconds):
-        sleeps.append(seconds)
-        time.sleep(seconds)
+
+    clock = FakeClock()
+    sent = []
+
+    def request(request):  # each request takes a quarter of a second on the crawl's clock
+        sent.append(clock() - began)
+        clock.advance(0.25)
 
     with FakeUpstream(entries) as upstream, registry.make_client(timeout=5) as client:
-        budget = registry.Budget.start(limits, sleep)
-        began = time.monotonic()
+        client.event_hooks = {"request": [request]}
+        budget = registry.Budget.start(limits, clock.sleep, clock)
+        began = clock()
         for i in range(5):
             registry.fetch_versions(client, upstream.url, f"io.github.p/s{i}", budget=budget)
-        elapsed = time.monotonic() - began
     assert budget.requests == 5
     # one request a second after the two of the burst, however long each request itself took
-    # (a loaded machine makes the waits shorter, never the rate higher)
-    assert len(sleeps) == 3 and all(0 < s <= 1.0 for s in sleeps) and elapsed >= 2.95
+    # (a slow request makes the next wait shorter, never the rate higher)
+    assert sent == [0.0, 0.25, 1.0, 2.0, 3.0]
+    assert clock.sleeps == [0.5, 0.75, 0.75]
+
+
+def test_a_request_waits_no_longer_than_the_crawl_has_left():
+    clock = FakeClock()
+    budget = registry.Budget.start(registry.CrawlLimits(deadline=10, response_deadline=4), clock.sleep, clock)
+    with registry.make_client(timeout=5) as client:
+        assert budget.timeout(client).read == 4  # the response deadline, under the client's 5 s
+        clock.advance(7.5)
+        assert budget.timeout(client) == httpx.Timeout(2.5)  # every timeout, clamped to the 2.5 s left
+        budget.check("u")
+        clock.advance(2.5)
+        with pytest.raises(UpstreamError, match="crawl passed its 10 s deadline after 0 pages: u"):
+            budget.check("u")
+
+
+def test_a_wait_for_the_rate_past_the_deadline_ends_the_crawl_without_waiting():
+    clock = FakeClock()
+    budget = registry.Budget.start(registry.CrawlLimits(rate=6, burst=1, deadline=5), clock.sleep, clock)
+    budget.pace("u")  # the burst
+    with pytest.raises(UpstreamError, match="crawl would pass its 5 s deadline after 0 pages keeping to 6 "
+                                            "requests a minute: u"):
+        budget.pace("u")  # the next would go out in 10 s
+    assert clock.sleeps == []
 
 
 def test_a_server_with_no_versions_left_is_an_empty_page():

@@ -5,17 +5,16 @@ import threading
 
 import httpx
 import pytest
-from conftest import serving
+from conftest import copy_tree, serving
 
-from mirror import pipeline
 from mirror.errors import RenderError
 from mirror.serve import MirrorServer, normalize
 
 
 @pytest.fixture
-def site(settings):
-    pipeline.build(settings)
-    return settings.out
+def site(sample_tree):
+    """The session's build of the sample: read only."""
+    return sample_tree().out
 
 
 def raw_get(server, target: str) -> tuple[int, bytes]:
@@ -38,6 +37,7 @@ def test_normalize_resolves_dots_and_refuses_escapes():
 
 
 def test_nothing_outside_the_tree_is_reachable(site, tmp_path):
+    site = copy_tree(site, tmp_path / "site")  # a link is planted in it
     secret = tmp_path / "secret.txt"
     secret.write_text("do not serve")
     (site / "v0.1" / "leak").symlink_to(secret)

@@ -12,21 +12,21 @@ from mirror import paths, pipeline
 from mirror.cli import cli
 
 
-def test_a_served_copy_passes_the_client_sequences(settings):
-    pipeline.build(settings)
-    with serving(settings.out) as server:
-        report = pipeline.verify(settings.out, against=server.url)
+def test_a_served_copy_passes_the_client_sequences(sample_tree):
+    out = sample_tree().out
+    with serving(out) as server:
+        report = pipeline.verify(out, against=server.url)
     assert report.ok, report.problems
     assert report.checked > 50  # the probe, the gallery pages, each server's latest and versions
 
 
-def test_a_plain_file_server_fails_them_with_reasons(settings):
-    pipeline.build(settings)
-    handler = partial(SimpleHTTPRequestHandler, directory=str(settings.out.resolve()))
+def test_a_plain_file_server_fails_them_with_reasons(sample_tree):
+    out = sample_tree().out
+    handler = partial(SimpleHTTPRequestHandler, directory=str(out.resolve()))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        report = pipeline.verify(settings.out, against=f"http://127.0.0.1:{server.server_address[1]}")
+        report = pipeline.verify(out, against=f"http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()
         server.server_close()
