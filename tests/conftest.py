@@ -70,6 +70,8 @@ FIXTURE_MARKS: dict[tuple[str, str], tuple[str, ...]] = {
     ("test_allowlist", "vscode"): ("node",),  # VS Code's own conversion, in node
     ("test_allowlist", "oracle"): ("node",),  # the matcher oracle, in node
     ("test_quirky_versions", "clients"): ("nginx", "caddy"),  # serve, nginx and Caddy on the tree, together
+    ("test_vscode", "answers"): ("node",),  # VS Code's own conversion, in node
+    ("test_catalog", "pages"): ("node",),  # the catalog's snippets against VS Code's conversion
 }
 MARKS = ("slow", "node", "browser", "kill", "nginx", "caddy")
 
@@ -81,7 +83,7 @@ def _marks(item: pytest.Item) -> set[str]:
     for fixture in item.fixturenames:
         marks.update(FIXTURE_MARKS.get((module, fixture), ()))
     params = item.callspec.params if hasattr(item, "callspec") else {}
-    if "start" in item.fixturenames and params.get("kind") in ("nginx", "caddy"):
+    if {"start", "served"} & set(item.fixturenames) and params.get("kind") in ("nginx", "caddy"):
         marks.add(params["kind"])  # tests/test_conformance.py's start(kind, base) runs that server
     return marks
 
