@@ -72,11 +72,11 @@ lint: install
 test: install system-deps lint
 	$(PY) -m pytest -q
 
-# The inner loop: the suite without the slowest modules (the hosts' own runtimes, the browsers,
-# the S3 and SIGKILL publishes, the random sync histories); `make test` runs everything.
-SLOW_TESTS := test_functions test_browser test_catalog_browser test_s3 test_publish test_sync_property
+# The inner loop: the suite without the tests marked (pyproject.toml) slow, node, browser, kill,
+# nginx or caddy: no web server, runtime, browser or SIGKILL; `make test` runs everything.
+FAST := not (slow or node or browser or kill or nginx or caddy)
 check: install lint
-	$(PY) -m pytest -q $(foreach t,$(SLOW_TESTS),--ignore=tests/$(t).py)
+	$(PY) -m pytest -q -m "$(FAST)"
 
 demo: install
 	$(VENV)/bin/mcp-mirror demo --port $(DEMO_PORT)

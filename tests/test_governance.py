@@ -68,7 +68,7 @@ def test_the_tree_publishes_the_same_allowlists_and_links_them(crawled, tmp_path
         out = tmp_path / f"{fmt}.json"
         assert export(settings, "--format", fmt, "--policy", str(policy), "-o", str(out)).exit_code == 0
         assert (settings.out / where["path"]).read_bytes() == out.read_bytes()  # the export's bytes
-        assert f'href="{where["path"]}"' in home  # the catalog's home links it
+        assert f'href="{where["path"]}"' in home  # every catalog page's footer links it
     assert pipeline.verify(settings.out).ok
 
 

@@ -103,14 +103,15 @@ def test_explain_names_the_rule_for_each_version(crawled, tmp_path):
                       'reason = "the version we reviewed"\n')
     result = invoke("policy", "explain", "io.github.domdomegg/time-mcp-pypi", "--db", crawled.db, "--policy", policy)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = [line for line in result.output.splitlines() if not line.startswith("  ")]  # then its entries
     assert len(lines) == 3
+    assert '  allowlist: serverCommand ["uvx","time-mcp-pypi@1.0.4"]  (packages[0] (pypi))' in result.output
     pin = "pin[1] io.github.domdomegg/time-mcp-pypi@1.0.4"
     assert f"io.github.domdomegg/time-mcp-pypi 1.0.4: admitted by {pin}: the version we reviewed" in lines
     assert sum(f"excluded by {pin}: the version we reviewed (pinned to 1.0.4)" in line for line in lines) == 2
     one = invoke("policy", "explain", "io.github.domdomegg/time-mcp-pypi", "1.0.4", "--db", crawled.db)
-    assert one.output == ("io.github.domdomegg/time-mcp-pypi 1.0.4: admitted by default: the policy has no "
-                          "include rule, so everything not excluded is served\n")
+    assert one.output.startswith("io.github.domdomegg/time-mcp-pypi 1.0.4: admitted by default: the policy has "
+                                 "no include rule, so everything not excluded is served\n  allowlist: ")
     missing = CliRunner().invoke(cli, ["policy", "explain", "no.such/server", "--db", str(crawled.db)])
     assert missing.exit_code == 2 and "neither the snapshot nor --local" in missing.output
 
